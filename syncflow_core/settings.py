@@ -1,0 +1,98 @@
+"""Every SyncFlow knob, read from the environment (prefix ``SYNCFLOW_``) or a ``.env`` file.
+
+>>> from syncflow_core.settings import Settings
+>>> Settings(apismith_url="http://127.0.0.1:8007").page_size
+1000
+
+Secrets are ``SecretStr``: they never appear in ``repr`` or logs. When a JWT secret is not
+set, a clearly marked development default is used and :func:`dev_secret_warnings` says so.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_APISMITH_SECRET = "dev-only-apismith-secret-do-not-use-in-production"  # noqa: S105 (a marked development default)
+DEV_SCHEDULEHUB_SECRET = "dev-only-schedulehub-secret-do-not-use-in-production"  # noqa: S105
+DEFAULT_SQLITE_FILE = "syncflow_state.db"
+
+
+class Settings(BaseSettings):
+    """SyncFlow configuration. Every field is ``SYNCFLOW_<FIELD_NAME>`` in the environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SYNCFLOW_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    # --- state store ---------------------------------------------------------------------
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the state store; unset: a SQLite file in the working "
+        "directory. PostgreSQL: postgresql+psycopg://user@host:5432/db",
+    )
+
+    # --- APISmith (source) ---------------------------------------------------------------
+    apismith_url: str = "http://127.0.0.1:8007"
+    apismith_jwt_secret: SecretStr = SecretStr(DEV_APISMITH_SECRET)
+    page_size: int = Field(default=1000, ge=1, le=10_000)
+
+    # --- ScheduleHub (target) ------------------------------------------------------------
+    schedulehub_url: str = "http://127.0.0.1:5180"
+    schedulehub_jwt_secret: SecretStr = SecretStr(DEV_SCHEDULEHUB_SECRET)
+    batch_size: int = Field(default=1000, ge=1, le=1000)
+    max_in_flight: int = Field(default=4, ge=1, le=64)
+
+    # --- JWT -----------------------------------------------------------------------------
+    jwt_issuer: str = "syncflow"
+    jwt_subject: str = "syncflow"
+    jwt_ttl_seconds: int = Field(default=900, ge=30, le=3600)
+
+    # --- HTTP behaviour ------------------------------------------------------------------
+    http_timeout_seconds: float = Field(default=30.0, gt=0)
+    http_max_attempts: int = Field(default=6, ge=1, description="attempts per request")
+    backoff_base_seconds: float = Field(default=0.2, ge=0)
+    backoff_max_seconds: float = Field(default=20.0, ge=0)
+    retry_after_max_seconds: float = Field(default=120.0, ge=0)
+
+    # --- pipeline ------------------------------------------------------------------------
+    chunk_rows: int = Field(default=200_000, ge=1000, description="rows per streamed chunk")
+    delete_guard_share: float = Field(default=0.10, ge=0, le=1)
+    failed_retry_delays_seconds: tuple[int, ...] = (60, 120, 240)
+    pending_check_seconds: int = 300
+    pending_max_tries: int = 5
+    rows_per_day: int = Field(default=1_000_000, ge=1)
+    partitions_start: dt.date = dt.date(2025, 1, 1)
+    lease_seconds: int = Field(default=3600, ge=10)
+
+    @field_validator("database_url")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        return value or None
+
+    @property
+    def state_url(self) -> str:
+        """The state store URL, the embedded SQLite default when none is set."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{Path.cwd() / DEFAULT_SQLITE_FILE}"
+
+
+def dev_secret_warnings(settings: Settings) -> list[str]:
+    """Which systems run on the built-in development secret (never the secret itself)."""
+    warnings = []
+    if settings.apismith_jwt_secret.get_secret_value() == DEV_APISMITH_SECRET:
+        warnings.append("SYNCFLOW_APISMITH_JWT_SECRET is unset: using the development default")
+    if settings.schedulehub_jwt_secret.get_secret_value() == DEV_SCHEDULEHUB_SECRET:
+        warnings.append("SYNCFLOW_SCHEDULEHUB_JWT_SECRET is unset: using the development default")
+    return warnings
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()
