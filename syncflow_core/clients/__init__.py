@@ -1,0 +1,1 @@
+"""Stage 1 and stage 8: httpx clients for APISmith and ScheduleHub."""

@@ -1,0 +1,1 @@
+"""Emulators of APISmith and ScheduleHub that follow their contracts, and the ERP data generator."""

@@ -1,0 +1,1 @@
+"""The state store: SQLAlchemy Core tables in schema ``bridge`` and their repositories."""
