@@ -24,6 +24,7 @@ from syncflow_core.observability.jsonlog import (
     detach,
     forward_logs,
     install_record_guard,
+    install_redaction,
     read_batch_lines,
 )
 from syncflow_core.observability.logcontext import (
@@ -63,6 +64,7 @@ __all__ = [
     "error_counts",
     "forward_logs",
     "install_record_guard",
+    "install_redaction",
     "log_context",
     "publish_metrics",
     "read_batch_lines",

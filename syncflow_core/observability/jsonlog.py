@@ -223,8 +223,7 @@ def configure_json_logging(
     Calling it again for the same target replaces the earlier handler. Files are opened
     with ``WatchedFileHandler``: logrotate may move them away, the next line reopens.
     """
-    redactor = Redactor.from_settings(settings or get_settings())
-    install_record_guard(redactor, loggers)
+    redactor = install_redaction(settings, loggers)
     handler: logging.Handler
     if target is None or target == "-":
         handler, key = logging.StreamHandler(sys.stderr), "stderr"
@@ -243,9 +242,20 @@ def configure_json_logging(
     return handler
 
 
+def install_redaction(
+    settings: Settings | None = None, loggers: tuple[str, ...] = SYNCFLOW_LOGGERS
+) -> Redactor:
+    """Scrub every record of the SyncFlow loggers at the source, whatever handler follows."""
+    redactor = Redactor.from_settings(settings or get_settings())
+    install_record_guard(redactor, loggers)
+    return redactor
+
+
 def configure_logging_from_settings(settings: Settings | None = None) -> logging.Handler | None:
-    """JSON lines to ``SYNCFLOW_LOG_FILE`` (``-``: stderr); nothing when it is unset."""
+    """Call once at start-up: scrubbing always, and JSON lines to ``SYNCFLOW_LOG_FILE``
+    (``-``: stderr) when it is set; returns that handler or None."""
     settings = settings or get_settings()
+    install_redaction(settings)
     if settings.log_file is None:
         return None
     return configure_json_logging(settings.log_file, settings=settings)
@@ -265,8 +275,7 @@ def forward_logs(
     Do not combine with Dagster's ``managed_python_loggers`` for the same loggers, or
     every line reaches the event log twice.
     """
-    redactor = Redactor.from_settings(settings or get_settings())
-    install_record_guard(redactor, loggers)
+    redactor = install_redaction(settings, loggers)
     handler = ForwardingHandler.to_log(log, level, batch_uid=batch_uid)
     _attach(_prepare(handler, redactor, level), level, loggers)
     try:

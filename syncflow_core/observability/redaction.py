@@ -41,7 +41,9 @@ _SENSITIVE_NAMES = "|".join(
 _KEY_NAME = rf"[\w-]*(?:{_SENSITIVE_NAMES}|cookie)[\w-]*"
 _KEY_VALUE = re.compile(
     rf"""(?P<key>{_KEY_NAME})(?P<sep>["']?\s*[:=]\s*)"""
-    r"""(?:(?P<q>["'])(?P<quoted>.*?)(?P=q)|(?P<bare>[^\s"'&,;)}\]]+))""",
+    # A bare value may start with an auth scheme: "Authorization: Bearer x" masks as a whole.
+    r"""(?:(?P<q>["'])(?P<quoted>.*?)(?P=q)|(?P<bare>(?:(?:Bearer|bearer|Basic)\s+)?"""
+    r"""[^\s"'&,;()}\]]+))""",
     re.IGNORECASE,
 )
 _SENSITIVE_KEY = re.compile(_KEY_NAME, re.IGNORECASE)
