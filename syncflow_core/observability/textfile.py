@@ -64,15 +64,20 @@ def write_atomically(path: Path, content: bytes) -> None:
     with tempfile.NamedTemporaryFile(
         dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
     ) as tmp:
+        temporary = Path(tmp.name)
         try:
             tmp.write(content)
             tmp.flush()
             os.fsync(tmp.fileno())
-            os.chmod(tmp.name, 0o644)
         except BaseException:
-            os.unlink(tmp.name)
+            temporary.unlink(missing_ok=True)
             raise
-    os.replace(tmp.name, path)
+    try:
+        temporary.chmod(0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def _read_totals(path: Path) -> MetricsSnapshot:
