@@ -21,6 +21,7 @@ stack text):
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import threading
@@ -50,6 +51,7 @@ _SENSITIVE_KEY = re.compile(_KEY_NAME, re.IGNORECASE)
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]*\.eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")
 # Case-sensitive and at least 8 characters, so that prose ("a basic check") stays readable.
 _AUTH_SCHEME = re.compile(r"\b(?P<scheme>Bearer|bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}")
+_GENERATIONS = itertools.count(1)
 _URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^\s:/?#@]*:)[^\s@/?#]*@")
 
 
@@ -74,6 +76,7 @@ class Redactor:
         self._lock = threading.Lock()
         self._secrets: set[str] = set()
         self._known: re.Pattern[str] | None = None
+        self.generation = 0  # a number unique to this redactor and its current secrets
         self.add(*secrets)
 
     @classmethod
@@ -92,6 +95,7 @@ class Redactor:
             # Longest first, so that a secret containing another is masked whole.
             ordered = sorted(self._secrets, key=len, reverse=True)
             self._known = re.compile("|".join(map(re.escape, ordered))) if ordered else None
+            self.generation = next(_GENERATIONS)
 
     def add_settings(self, settings: Settings) -> None:
         """Mask every ``SecretStr`` of ``settings`` and the password of every URL in it."""
@@ -107,10 +111,16 @@ class Redactor:
         known = self._known
         if known is not None:
             text = known.sub(MASK, text)
-        text = _JWT.sub(MASK, text)
-        text = _AUTH_SCHEME.sub(lambda m: f"{m.group('scheme')} {MASK}", text)
-        text = _URL_PASSWORD.sub(lambda m: f"{m.group('head')}{MASK}@", text)
-        return _KEY_VALUE.sub(_mask_key_value, text)
+        # Cheap substring tests first: most log text holds none of these shapes.
+        if "eyJ" in text:
+            text = _JWT.sub(MASK, text)
+        if "Bearer" in text or "bearer" in text or "Basic" in text:
+            text = _AUTH_SCHEME.sub(lambda m: f"{m.group('scheme')} {MASK}", text)
+        if "://" in text:
+            text = _URL_PASSWORD.sub(lambda m: f"{m.group('head')}{MASK}@", text)
+        if ":" in text or "=" in text:
+            text = _KEY_VALUE.sub(_mask_key_value, text)
+        return text
 
     def value(self, value: Any) -> Any:
         """A copy of ``value`` safe to log: strings scrubbed, containers walked, secret keys
@@ -129,9 +139,13 @@ class Redactor:
         return self.text(str(value))
 
 
+#: Set on a record once scrubbed, to the redactor's generation (a second pass is skipped).
+#: A number, not the redactor: a record may be pickled (QueueHandler, SocketHandler).
+SCRUBBED_BY = "_syncflow_scrubbed_by"
+
 #: LogRecord attributes that are not ``extra`` fields.
 STANDARD_ATTRIBUTES = frozenset(
-    vars(logging.LogRecord("", 0, "", 0, "", (), None)).keys() | {"message", "asctime"}
+    vars(logging.LogRecord("", 0, "", 0, "", (), None)).keys() | {"message", "asctime", SCRUBBED_BY}
 )
 
 
@@ -148,8 +162,11 @@ class RedactingFilter(logging.Filter):
         self.redactor = redactor
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, SCRUBBED_BY, None) == self.redactor.generation:
+            return True
         try:
             self._scrub(record)
+            setattr(record, SCRUBBED_BY, self.redactor.generation)
         except Exception as exc:  # a filter that raises would raise into the caller's code
             record.msg = f"[log record withheld: redaction failed with {type(exc).__name__}]"
             record.args, record.exc_info, record.exc_text, record.stack_info = (), None, None, None

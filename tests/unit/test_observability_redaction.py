@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import pickle
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -149,7 +150,9 @@ class RecordsAsText(logging.Handler):
         self.texts: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.texts.append(repr(vars(record)) + logging.Formatter().format(record))
+        # As printed, and as a QueueHandler or SocketHandler would ship it (pickled).
+        shipped = pickle.dumps(vars(record)).decode("latin-1")
+        self.texts.append(repr(vars(record)) + logging.Formatter().format(record) + shipped)
 
 
 def test_no_secret_reaches_any_output(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
