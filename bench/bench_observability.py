@@ -17,6 +17,7 @@ from pydantic import SecretStr
 from syncflow_core.metrics import BatchMetrics
 from syncflow_core.observability import (
     BridgeRegistry,
+    Redactor,
     configure_json_logging,
     log_context,
     publish_metrics,
@@ -59,10 +60,22 @@ def bench_logs(path: Path, lines: int) -> None:
     print(f"JSON log lines, scrubbed: {lines / elapsed:,.0f} lines/s, {size:.0f} bytes/line")
 
 
+def bench_long_text(size: int) -> None:
+    """A huge unbroken value (a hex blob, a page of JSON) must scrub in linear time."""
+    redactor = Redactor(["not-in-the-text"])
+    text = "blob: " + "ab12" * (size // 4) + " token=" + "f" * size + " https://" + "q" * size
+    start = time.perf_counter()
+    redactor.text(text)
+    print(
+        f"scrubbing {len(text) / 1e6:.1f} MB of unbroken text: {time.perf_counter() - start:.3f} s"
+    )
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         bench_publish(Path(tmp), 200)
         bench_logs(Path(tmp) / "bench.jsonl", 20_000)
+    bench_long_text(1_000_000)
 
 
 if __name__ == "__main__":

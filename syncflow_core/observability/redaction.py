@@ -39,7 +39,9 @@ MASK = "***"
 _SENSITIVE_NAMES = "|".join(
     ("passw(?:or)?d", "pwd", "secret", "token", "api[_-]?key", "authorization", "credential")
 )
-_KEY_NAME = rf"[\w-]*(?:{_SENSITIVE_NAMES}|cookie)[\w-]*"
+# Anchored at the start of a word: without it, a long run of word characters (a hex blob)
+# would be retried from each of its positions, quadratic in its length.
+_KEY_NAME = rf"(?<![\w-])[\w-]*(?:{_SENSITIVE_NAMES}|cookie)[\w-]*"
 _KEY_VALUE = re.compile(
     rf"""(?P<key>{_KEY_NAME})(?P<sep>["']?\s*[:=]\s*)"""
     # A bare value may start with an auth scheme: "Authorization: Bearer x" masks as a whole.
@@ -51,8 +53,12 @@ _SENSITIVE_KEY = re.compile(_KEY_NAME, re.IGNORECASE)
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]*\.eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*")
 # Case-sensitive and at least 8 characters, so that prose ("a basic check") stays readable.
 _AUTH_SCHEME = re.compile(r"\b(?P<scheme>Bearer|bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}")
+_URL_PASSWORD = re.compile(  # anchored at a scheme's start, for the same reason
+    r"(?<![A-Za-z0-9+.-])(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^\s:/?#@]*:)[^\s@/?#]*@"
+)
+
+
 _GENERATIONS = itertools.count(1)
-_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^\s:/?#@]*:)[^\s@/?#]*@")
 
 
 def _mask_key_value(match: re.Match[str]) -> str:
