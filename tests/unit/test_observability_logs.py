@@ -238,7 +238,8 @@ def test_configuring_a_target_twice_does_not_double_lines(tmp_path: Path) -> Non
 def test_settings_choose_the_target(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert configure_logging_from_settings(Settings()) is None
+    monkeypatch.delenv("SYNCFLOW_LOG_FILE", raising=False)
+    assert configure_logging_from_settings(Settings(_env_file=None)) is None
     assert configure_logging_from_settings(Settings(log_file="")) is None
 
     configure_logging_from_settings(Settings(log_file="-"))
