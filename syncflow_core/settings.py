@@ -69,9 +69,27 @@ class Settings(BaseSettings):
     partitions_start: dt.date = dt.date(2025, 1, 1)
     lease_seconds: int = Field(default=3600, ge=10)
 
+    # --- observability -------------------------------------------------------------------
+    metrics_textfile_dir: Path | None = Field(
+        default=None,
+        description="node_exporter textfile-collector directory: running totals per entity "
+        "in syncflow_<entity>.prom; unset: no file",
+    )
+    pushgateway_url: str | None = Field(
+        default=None, description="Prometheus Pushgateway to push to after each batch; unset: none"
+    )
+    log_file: str | None = Field(
+        default=None, description="JSON log lines go to this file, '-' for stderr; unset: none"
+    )
+
     @field_validator("database_url")
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
+        return value or None
+
+    @field_validator("metrics_textfile_dir", "pushgateway_url", "log_file", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
         return value or None
 
     @property
