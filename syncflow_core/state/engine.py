@@ -40,10 +40,10 @@ def normalize_url(url: str | URL) -> URL:
     'postgresql+psycopg'
     """
     parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        return parsed.set(drivername="postgresql+psycopg")
     backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
     if backend == "postgresql":
-        if parsed.drivername in ("postgresql", "postgres"):
-            return parsed.set(drivername="postgresql+psycopg")
         if driver != "psycopg":
             raise UnsupportedDatabaseError(
                 f"PostgreSQL needs the psycopg 3 driver (postgresql+psycopg://), not {driver!r}"

@@ -14,6 +14,7 @@ lock), so that two processes upgrading at once apply each migration once.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -31,6 +32,9 @@ MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 VERSION_TABLE = "alembic_version"
 # pg_advisory_xact_lock key held while migrating: "SYNCFLOW" in ASCII hex.
 MIGRATION_LOCK_KEY = 0x53594E43464C4F57
+# Alembic keeps the running migration in module globals (alembic.context, alembic.op):
+# one migration at a time per process. Across processes the database lock takes over.
+_ALEMBIC_LOCK = threading.Lock()
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -46,13 +50,13 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Migrate the database up to ``revision`` (default: the newest)."""
-    with engine.connect() as connection:
+    with _ALEMBIC_LOCK, engine.connect() as connection:
         command.upgrade(alembic_config(connection), revision)
 
 
 def downgrade(engine: Engine, revision: str = "base") -> None:
     """Migrate the database down to ``revision`` (default: no tables at all)."""
-    with engine.connect() as connection:
+    with _ALEMBIC_LOCK, engine.connect() as connection:
         command.downgrade(alembic_config(connection), revision)
 
 

@@ -82,8 +82,10 @@ class StateStore:
         if revision != "head":
             return CatalogDrift()
         drift = self.field_mappings.sync(catalog)
-        if drift:
-            log.warning("field_mappings rewritten from the catalog: %s", drift)
+        if drift.changed or drift.removed:
+            log.warning("field_mappings differed from the catalog, rewritten: %s", drift)
+        elif drift.added:
+            log.info("field_mappings: catalog entities added: %s", ", ".join(drift.added))
         return drift
 
     def downgrade(self, revision: str = "base") -> None:

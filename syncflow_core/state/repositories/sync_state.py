@@ -80,15 +80,19 @@ class SyncStateRepository(Repository):
         conn: Connection | None = None,
     ) -> int:
         """Insert or replace the rows of ``frame`` (``erp_key_hash``, ``uid``, ``erp_data_hash``,
-        ``erp_rowversion``); a null ``uid`` keeps the stored one. Returns the rows written.
+        ``erp_rowversion``); returns the rows written. ``uid`` may not be null: a state row
+        says "ScheduleHub holds this key under this uid".
 
         Unconditional: state mirrors what ScheduleHub was last told, so the caller decides
         (stage 6) whether an older rowversion may replace a newer one.
         """
-        missing = [c for c in ("erp_key_hash", "erp_data_hash") if c not in frame.columns]
+        missing = [c for c in STATE_COLUMNS if c not in frame.columns]
         if missing:
             raise FrameShapeError(f"upsert_sync_state needs column(s) {missing}")
-        rows = frame.select([c for c in STATE_COLUMNS if c in frame.columns]).with_columns(
+        nulls = frame.select(pl.col("erp_key_hash", "uid", "erp_data_hash").null_count()).row(0)
+        if any(nulls):
+            raise FrameShapeError("erp_key_hash, uid and erp_data_hash may not be null")
+        rows = frame.select(STATE_COLUMNS).with_columns(
             entity=pl.lit(entity),
             last_batch_uid=pl.lit(batch_uid),
             last_synced_at=pl.lit(naive_utc(now or utcnow())).cast(pl.Datetime("us")),
@@ -100,7 +104,7 @@ class SyncStateRepository(Repository):
                 rows,
                 conflict=("entity", "erp_key_hash"),
                 set_=lambda excluded: {
-                    "uid": sa.func.coalesce(excluded.uid, T.c.uid),
+                    "uid": excluded.uid,
                     "erp_data_hash": excluded.erp_data_hash,
                     "erp_rowversion": excluded.erp_rowversion,
                     "last_batch_uid": excluded.last_batch_uid,
