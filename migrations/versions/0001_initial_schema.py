@@ -190,6 +190,8 @@ def _erp_sync_state() -> None:
         _at("last_synced_at"),
         sa.PrimaryKeyConstraint("entity", "erp_key_hash", name="pk_erp_sync_state"),
         schema=SCHEMA,
+        postgresql_with={"fillfactor": 80},  # room for HOT updates; ignored by SQLite
+        sqlite_with_rowid=False,  # rows in the key's B-tree; ignored by PostgreSQL
     )
 
 

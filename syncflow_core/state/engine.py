@@ -29,6 +29,7 @@ from syncflow_core.state.errors import UnsupportedDatabaseError
 from syncflow_core.state.tables import SCHEMA
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
+SQLITE_CACHE_KIB = 65_536  # page cache per connection: a million-key index stays in memory
 BEGIN_OPTION = "syncflow_sqlite_begin"
 _BEGIN_STATEMENTS = {"deferred": "BEGIN", "immediate": "BEGIN IMMEDIATE"}
 
@@ -89,6 +90,7 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA foreign_keys=OFF")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS:d}")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB:d}")
     finally:
         cursor.close()
 

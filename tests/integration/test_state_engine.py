@@ -72,3 +72,22 @@ def test_the_repr_never_shows_a_password() -> None:
     store = StateStore("postgresql+psycopg://syncflow:s3cret@127.0.0.1:5432/x")
     assert "s3cret" not in repr(store)
     store.dispose()
+
+
+@pytest.mark.postgres
+def test_erp_sync_state_leaves_room_for_hot_updates_on_postgresql(pg_state_url: str) -> None:
+    with StateStore(pg_state_url) as store, store.engine.connect() as conn:
+        options = conn.execute(
+            sa.text("SELECT reloptions FROM pg_class WHERE oid = 'bridge.erp_sync_state'::regclass")
+        ).scalar_one()
+    assert options == ["fillfactor=80"]
+
+
+def test_erp_sync_state_is_a_without_rowid_table_on_sqlite(tmp_path: Path) -> None:
+    with StateStore(f"sqlite:///{tmp_path / 's.db'}") as store:
+        store.upgrade()
+        with store.engine.connect() as conn:
+            ddl = conn.exec_driver_sql(
+                "SELECT sql FROM sqlite_master WHERE name = 'erp_sync_state'"
+            ).scalar_one()
+    assert ddl.rstrip().endswith("WITHOUT ROWID")

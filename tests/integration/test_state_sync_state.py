@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import polars as pl
 import pytest
@@ -146,3 +148,25 @@ def test_writes_in_one_transaction_commit_or_roll_back_together(store: StateStor
         store.upsert_sync_state("items", frame, "b", conn=conn)
         store.delete_sync_state("items", frame.head(10)["erp_key_hash"], conn=conn)
     assert store.load_sync_state("items").height == 90
+
+
+def test_a_racing_insert_of_the_same_new_key_ends_as_an_update(state_url: str) -> None:
+    # Writer 1 inserts a new key and holds its transaction open; writer 2 upserts the same
+    # key meanwhile (on PostgreSQL its plain INSERT waits, then meets a unique violation
+    # and falls back to ON CONFLICT; on SQLite it waits for the write lock).
+    first, second = StateStore(state_url), StateStore(state_url)
+    one = state_frame(3)
+    other = one.with_columns(uid=pl.lit("from-writer-2"))
+    try:
+        with first.transaction() as conn:
+            first.upsert_sync_state("items", one, "b1", conn=conn)
+            with ThreadPoolExecutor(1) as pool:
+                pending = pool.submit(second.upsert_sync_state, "items", other, "b2")
+                time.sleep(0.5)
+                assert not pending.done()  # blocked behind writer 1
+                conn.commit()
+                assert pending.result(timeout=60) == 3
+        assert set(first.load_sync_state("items")["uid"]) == {"from-writer-2"}
+    finally:
+        first.dispose()
+        second.dispose()

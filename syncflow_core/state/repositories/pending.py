@@ -35,6 +35,7 @@ from syncflow_core.state.tables import KEY_HASH, failed_records, pending_childre
 
 T = pending_children
 REQUIRED = ("erp_key_hash", "parent_entity", "parent_key_hash", "record")
+KEPT = ("entity", "erp_key_hash", "created_at")  # what parking a child again leaves alone
 DEFAULT_CHECK_SECONDS = 300
 DEFAULT_MAX_TRIES = 5
 KeyHashes = pl.Series | Sequence[str]
@@ -60,25 +61,24 @@ class PendingChildrenRepository(Repository):
         if missing:
             raise FrameShapeError(f"pending children need column(s) {missing}")
         now = naive_utc(now or utcnow())
-        stamp = pl.lit(now, dtype=pl.Datetime("us"))
-        rows = frame.select(
-            [c for c in (*REQUIRED, "op", "erp_rowversion") if c in frame.columns]
-        ).with_columns(
-            entity=pl.lit(entity),
-            batch_uid=pl.lit(batch_uid),
-            retry_count=pl.lit(0),
-            next_retry_at=pl.lit(now + dt.timedelta(seconds=check_seconds), pl.Datetime("us")),
-            created_at=stamp,
-            updated_at=stamp,
-        )
-        replaced = [c for c in rows.columns if c not in ("entity", "erp_key_hash", "created_at")]
+        constants = {
+            "entity": entity,
+            "batch_uid": batch_uid,
+            "retry_count": 0,
+            "next_retry_at": now + dt.timedelta(seconds=check_seconds),
+            "created_at": now,
+            "updated_at": now,
+        }
+        rows = frame.select(c for c in (*REQUIRED, "op", "erp_rowversion") if c in frame.columns)
+        replaced = [c for c in (*rows.columns, *constants) if c not in KEPT]
         with self._write(conn) as c:
             return upsert_frame(
                 c,
                 T,
                 rows,
+                constants=constants,
                 conflict=("entity", "erp_key_hash"),
-                set_=lambda excluded: {name: excluded[name] for name in replaced},
+                set_=lambda incoming: {name: incoming[name] for name in replaced},
             )
 
     def due(

@@ -92,23 +92,20 @@ class SyncStateRepository(Repository):
         nulls = frame.select(pl.col("erp_key_hash", "uid", "erp_data_hash").null_count()).row(0)
         if any(nulls):
             raise FrameShapeError("erp_key_hash, uid and erp_data_hash may not be null")
-        rows = frame.select(STATE_COLUMNS).with_columns(
-            entity=pl.lit(entity),
-            last_batch_uid=pl.lit(batch_uid),
-            last_synced_at=pl.lit(naive_utc(now or utcnow())).cast(pl.Datetime("us")),
-        )
+        constants = {
+            "entity": entity,
+            "last_batch_uid": batch_uid,
+            "last_synced_at": naive_utc(now or utcnow()),
+        }
         with self._write(conn) as c:
             return upsert_frame(
                 c,
                 T,
-                rows,
+                frame.select(STATE_COLUMNS),
+                constants=constants,
                 conflict=("entity", "erp_key_hash"),
-                set_=lambda excluded: {
-                    "uid": excluded.uid,
-                    "erp_data_hash": excluded.erp_data_hash,
-                    "erp_rowversion": excluded.erp_rowversion,
-                    "last_batch_uid": excluded.last_batch_uid,
-                    "last_synced_at": excluded.last_synced_at,
+                set_=lambda incoming: {
+                    name: incoming[name] for name in (*STATE_COLUMNS[1:], *list(constants)[1:])
                 },
             )
 

@@ -82,23 +82,25 @@ class WatermarkRepository(Repository):
         frame = pl.DataFrame(
             {"window_start": list(checked), "watermark": list(checked.values())},
             schema={"window_start": pl.Datetime("us"), "watermark": pl.Datetime("us")},
-        ).with_columns(
-            entity=pl.lit(entity),
-            batch_uid=pl.lit(batch_uid, pl.String),
-            updated_at=pl.lit(naive_utc(now or utcnow()), pl.Datetime("us")),
         )
+        constants = {
+            "entity": entity,
+            "batch_uid": batch_uid,
+            "updated_at": naive_utc(now or utcnow()),
+        }
         with self._write(conn) as c:
             upsert_frame(
                 c,
                 T,
                 frame,
+                constants=constants,
                 conflict=("entity", "window_start"),
-                set_=lambda excluded: {
-                    "watermark": excluded.watermark,
-                    "batch_uid": excluded.batch_uid,
-                    "updated_at": excluded.updated_at,
+                set_=lambda incoming: {
+                    "watermark": incoming.watermark,
+                    "batch_uid": incoming.batch_uid,
+                    "updated_at": incoming.updated_at,
                 },
-                where=lambda excluded: excluded.watermark > T.c.watermark,
+                where=lambda incoming: incoming.watermark > T.c.watermark,
             )
 
     def lower_to(
