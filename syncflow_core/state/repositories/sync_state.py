@@ -29,6 +29,7 @@ from syncflow_core.state.tables import KEY_HASH, erp_sync_state
 
 T = erp_sync_state
 STATE_COLUMNS = ("erp_key_hash", "uid", "erp_data_hash", "erp_rowversion")
+UPDATED = ("uid", "erp_data_hash", "erp_rowversion", "last_batch_uid", "last_synced_at")
 STATE_SCHEMA = pl.Schema(
     {
         "erp_key_hash": pl.String(),
@@ -104,9 +105,7 @@ class SyncStateRepository(Repository):
                 frame.select(STATE_COLUMNS),
                 constants=constants,
                 conflict=("entity", "erp_key_hash"),
-                set_=lambda incoming: {
-                    name: incoming[name] for name in (*STATE_COLUMNS[1:], *list(constants)[1:])
-                },
+                set_=lambda incoming: {name: incoming[name] for name in UPDATED},
             )
 
     def delete(self, entity: str, key_hashes: KeyHashes, *, conn: Connection | None = None) -> int:
