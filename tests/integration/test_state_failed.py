@@ -90,25 +90,27 @@ def test_due_returns_open_records_whose_time_has_come(store: StateStore) -> None
     assert store.failed.due(now=T0 + dt.timedelta(hours=1), limit=4).height == 4
 
 
-def test_retries_back_off_then_die(store: StateStore) -> None:
-    store.failed.add("items", prepared_failed(2), "b1", now=T0)
+def test_three_retries_back_off_then_the_record_dies(store: StateStore) -> None:
+    store.failed.add("items", prepared_failed(2), "b1", now=T0, retry_delay_seconds=DELAYS[0])
+    assert set(store.failed.find()["next_retry_at"]) == {T0 + dt.timedelta(seconds=DELAYS[0])}
     ids = store.failed.find()["id"]
     now = T0
-    for attempt, delay in enumerate(DELAYS, start=1):
+    for attempt in (1, 2):  # retries 1 and 2 fail: wait 120 s, then 240 s
         now += dt.timedelta(minutes=10)
         outcome = pl.DataFrame({"id": ids, "error_message": [f"try {attempt}", None]})
         assert store.failed.record_retries(outcome, batch_uid=f"r{attempt}", now=now) == 2
         rows = store.failed.find()
         assert rows["retry_count"].to_list() == [attempt, attempt]
-        assert set(rows["next_retry_at"]) == {now + dt.timedelta(seconds=delay)}
+        assert set(rows["status"]) == {"open"}
+        assert set(rows["next_retry_at"]) == {now + dt.timedelta(seconds=DELAYS[attempt])}
         assert rows["error_message"][0] == f"try {attempt}"
         assert rows["error_message"][1].startswith("LIST_PRICE")  # null keeps the old one
         assert set(rows["last_batch_uid"]) == {f"r{attempt}"}
     now += dt.timedelta(hours=1)
-    assert store.failed.record_retries(pl.DataFrame({"id": ids}), now=now) == 2
+    assert store.failed.record_retries(pl.DataFrame({"id": ids}), now=now) == 2  # retry 3
     rows = store.failed.find()
     assert rows["status"].to_list() == ["dead", "dead"]
-    assert rows["retry_count"].to_list() == [4, 4]
+    assert rows["retry_count"].to_list() == [3, 3]
     assert rows["next_retry_at"].to_list() == [None, None]
     assert store.failed.due(now=now + dt.timedelta(days=1)).height == 0
     assert store.failed.record_retries(pl.DataFrame({"id": ids}), now=now) == 0  # dead stays dead

@@ -80,7 +80,7 @@ def test_retries_back_off_exponentially_then_expire_to_failed_records(store: Sta
         ) == (2, 0)
         rows = store.pending.find()
         assert rows["retry_count"].to_list() == [tries, tries]
-        assert set(rows["next_retry_at"]) == {now + dt.timedelta(seconds=300 * 2 ** (tries - 1))}
+        assert set(rows["next_retry_at"]) == {now + dt.timedelta(seconds=300 * 2**tries)}
     assert store.pending.retry_later("order_lines", keys, "r9", max_tries=5, now=now) == (0, 2)
     assert store.pending.count() == 0
     dead = store.failed.find()

@@ -4,8 +4,9 @@ as frames, and retry bookkeeping is set-based (one statement for many records).
 Lifecycle: ``open`` (with ``next_retry_at``: due then; null: waits for a person) →
 ``resolved`` (a later attempt, or a later batch, got the row through) or ``dead`` (retries
 spent, or given up by hand). Retry delays come from the caller (settings
-``failed_retry_delays_seconds``: 60, 120, 240): a record is retried once per delay, and the
-failure after the last one makes it dead.
+``failed_retry_delays_seconds``: 60, 120, 240): the first retry comes 60 s after the failure,
+the second 120 s after the first fails, the third 240 s after that; if the third fails too,
+the record is dead (three retries, as the seed architecture has it).
 
 >>> import polars as pl
 >>> from syncflow_core.state import StateStore
@@ -189,8 +190,9 @@ class FailedRecordRepository(Repository):
         """Record a failed retry of each open record in ``outcome`` (column ``id``; optional
         ``error_type``, ``error_message``, ``field``, ``stage_failed`` replace the old ones).
 
-        ``retry_count`` goes up by one; the next retry is ``delays_seconds[retry_count]``
-        after ``now``, and past the last delay the record is dead. Returns records updated.
+        ``retry_count`` goes up to k; the next retry is ``delays_seconds[k]`` after ``now``
+        (``add`` scheduled the first one ``delays_seconds[0]`` after the failure); after
+        ``len(delays_seconds)`` failed retries the record is dead. Returns records updated.
         """
         if "id" not in outcome.columns:
             raise FrameShapeError("record_retries needs the records' 'id' column")
@@ -203,14 +205,15 @@ class FailedRecordRepository(Repository):
         rows = outcome.select("id", *optional).unique("id", keep="last")
         types: dict[str, Any] = {"id": sa.BigInteger(), **{c: T.c[c].type for c in optional}}
         attempts = T.c.retry_count + 1
+        # After the k-th failed retry the next one waits delays[k]; after the last, dead.
         next_at = sa.case(
             *(
-                (attempts == i + 1, now + dt.timedelta(seconds=d))
-                for i, d in enumerate(delays_seconds)
+                (attempts == k, now + dt.timedelta(seconds=delays_seconds[k]))
+                for k in range(1, len(delays_seconds))
             ),
             else_=sa.null(),
         )
-        exhausted = attempts > len(delays_seconds)
+        exhausted = attempts >= len(delays_seconds)
         with self._write(conn) as c, staged(c, "retries", rows, types) as tmp:
             values: dict[str, Any] = {
                 "retry_count": attempts,

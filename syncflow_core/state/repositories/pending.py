@@ -1,8 +1,9 @@
 """``pending_children``: children whose parent is not in ScheduleHub yet (stage 7).
 
 One row per child (entity, key hash): parking the same child again replaces its record
-and starts its retries afresh. Retries back off exponentially (``check_seconds × 2^n``);
-a child still orphaned after ``max_tries`` moves to ``failed_records`` as dead
+and starts its retries afresh. The first check comes ``check_seconds`` after parking, the
+next ones back off exponentially (``check_seconds × 2^n`` after the n-th failed try); a
+child still orphaned after ``max_tries`` tries moves to ``failed_records`` as dead
 (``stage_failed='resolve'``, ``error_type='parent_not_found'``, its record as
 ``mapped_data``) in the same transaction, so it is always counted somewhere.
 
@@ -152,14 +153,14 @@ class PendingChildrenRepository(Repository):
         now: dt.datetime | None = None,
         conn: Connection | None = None,
     ) -> tuple[int, int]:
-        """Record one more failed try of these children: the next check is
-        ``check_seconds × 2^(tries − 1)`` away; a child at ``max_tries`` goes to
-        ``failed_records`` (dead). Returns (children retried later, children expired)."""
+        """Record one more failed try of these children: after the n-th the next check is
+        ``check_seconds × 2^n`` away; a child at ``max_tries`` goes to ``failed_records``
+        (dead). Returns (children retried later, children expired)."""
         now = naive_utc(now or utcnow())
         tries = T.c.retry_count + 1
         next_at = sa.case(
             *(
-                (tries == n, now + dt.timedelta(seconds=check_seconds * 2 ** (n - 1)))
+                (tries == n, now + dt.timedelta(seconds=check_seconds * 2**n))
                 for n in range(1, max_tries)
             ),
             else_=sa.null(),
