@@ -1,0 +1,256 @@
+"""What ScheduleHub accepts as a record of an entity, derived from the catalog (no per-entity code).
+
+A record is a JSON object of the entity's target fields, ``erp_key_hash`` (32 lowercase
+hex), ``erp_data_hash`` (64 lowercase hex), ``erp_rowversion`` (ISO 8601) and, for a child,
+its parent uid fields. Types follow the catalog: strings (at most the Oracle length:
+``VARCHAR2(n)``/``CHAR(n)`` n characters, ``RAW(n)`` 2n hex characters, ``CLOB``
+:data:`CLOB_MAX_CHARS`), integers (``NUMBER(p)``: fewer than p+1 digits), numbers for
+float fields, booleans, datetimes as ISO 8601 strings. Required fields must be present and
+non-null, optional ones may be absent (null), unknown fields are refused. A PATCH body is
+validated the same way for the fields it has.
+
+Decoding and type checks are msgspec's (one C pass per record); the pattern checks
+(hex, datetimes, uids) run once per batch over the joined values, not once per value.
+
+>>> from syncflow_core.catalog import load_catalog
+>>> schema = RecordSchema(load_catalog()["items"])
+>>> [c.problem for c in schema.check_inserts([b'{"item_number": 5}'])]
+['Expected `str`, got `int` - at `$.item_number`']
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import msgspec
+
+from syncflow_core.catalog import EntitySpec, FieldSpec, ValueType
+from syncflow_core.emulators.schedulehub_uid import UID_PATTERN
+
+CLOB_MAX_CHARS = 32_767
+KEY_HASH_PATTERN = r"[0-9a-f]{32}"
+DATA_HASH_PATTERN = r"[0-9a-f]{64}"
+DATETIME_PATTERN = (
+    r"\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])[T ](?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d"
+    r"(?:\.\d{1,9})?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)?"
+)
+_DATETIME_MAX = 35
+_FIELD_IN_ERROR = re.compile(r"`\$\.([A-Za-z0-9_]+)`|field `([A-Za-z0-9_]+)`")
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A record that ScheduleHub refuses with ``422 validation``."""
+
+    problem: str
+    field: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """A valid record (insert) or valid partial record (patch)."""
+
+    raw: bytes
+    key_hash: str | None
+    data_hash: str | None
+    rowversion: str | None
+    parents: dict[str, str | None]  # the parent uid fields present in the body
+
+
+Check = Checked | Refused
+
+
+@dataclass(frozen=True)
+class _Pattern:
+    name: str
+    regex: re.Pattern[str]
+
+
+class RecordSchema:
+    """Validators of one entity: ``check_inserts`` (whole records), ``check_patches``."""
+
+    def __init__(self, spec: EntitySpec, parent_required: dict[str, bool] | None = None) -> None:
+        self.spec = spec
+        self.parent_fields = tuple(ref.uid_field for ref in spec.parents)
+        required = parent_required or _parent_requirement(spec)
+        fields = [_field(spec, f) for f in spec.fields]
+        fields += [_identity("erp_key_hash", 32), _identity("erp_data_hash", 64)]
+        fields.append(("erp_rowversion", _DATETIME_STR))
+        for uid_field in self.parent_fields:
+            fields.append(_parent(uid_field, required=required[uid_field]))
+        self._insert = msgspec.json.Decoder(_struct(spec.name, fields, partial=False))
+        self._patch = msgspec.json.Decoder(_struct(spec.name + "_patch", fields, partial=True))
+        self._patterns: list[tuple[str, _Pattern]] = [
+            ("erp_key_hash", _compile("32 lowercase hex digits", KEY_HASH_PATTERN)),
+            ("erp_data_hash", _compile("64 lowercase hex digits", DATA_HASH_PATTERN)),
+            ("erp_rowversion", _compile("an ISO 8601 datetime", DATETIME_PATTERN)),
+        ]
+        for f in spec.fields:
+            if f.value_type is ValueType.DATETIME:
+                self._patterns.append(
+                    (f.target, _compile("an ISO 8601 datetime", DATETIME_PATTERN))
+                )
+        for uid_field in self.parent_fields:
+            self._patterns.append((uid_field, _compile("a UUID v7", UID_PATTERN)))
+
+    def check_inserts(self, raws: Sequence[bytes]) -> list[Check]:
+        """Validate whole records, one result per body, in order."""
+        return self._check(raws, self._insert)
+
+    def check_patches(self, raws: Sequence[bytes]) -> list[Check]:
+        """Validate partial records (PATCH): every present field as for an insert."""
+        return self._check(raws, self._patch)
+
+    def _check(self, raws: Sequence[bytes], decoder: msgspec.json.Decoder[Any]) -> list[Check]:
+        decoded: list[Any] = []
+        for raw in raws:
+            try:
+                decoded.append(decoder.decode(raw))
+            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+                decoded.append(_refused(str(exc)))
+        refused = self._pattern_failures(decoded)
+        return [
+            refused.get(i) or (item if isinstance(item, Refused) else self._checked(raw, item))
+            for i, (raw, item) in enumerate(zip(raws, decoded, strict=True))
+        ]
+
+    def _pattern_failures(self, decoded: list[Any]) -> dict[int, Refused]:
+        """Pattern checks over all records at once; the first failing field of each record."""
+        failures: dict[int, Refused] = {}
+        for name, pattern in self._patterns:
+            column = [getattr(item, name, None) for item in decoded]
+            positions = [i for i, v in enumerate(column) if v.__class__ is str]
+            values: list[str] = [column[i] for i in positions]  # type: ignore[misc]
+            for k in _mismatches(pattern.regex, values):
+                failures.setdefault(
+                    positions[k], Refused(f"Expected {pattern.name} - at `$.{name}`", field=name)
+                )
+        return failures
+
+    def _checked(self, raw: bytes, item: Any) -> Checked:
+        unset = msgspec.UNSET
+        parents = {
+            name: getattr(item, name)
+            for name in self.parent_fields
+            if getattr(item, name) is not unset
+        }
+        return Checked(
+            raw=raw,
+            key_hash=_present(item.erp_key_hash),
+            data_hash=_present(item.erp_data_hash),
+            rowversion=_present(item.erp_rowversion),
+            parents=parents,
+        )
+
+
+def _present(value: Any) -> Any:
+    return None if value is msgspec.UNSET else value
+
+
+def _refused(message: str) -> Refused:
+    match = _FIELD_IN_ERROR.search(message)
+    return Refused(message, field=(match.group(1) or match.group(2)) if match else None)
+
+
+def _mismatches(regex: re.Pattern[str], values: list[str]) -> list[int]:
+    """Positions of the values that do not match: one joined match in the common case."""
+    if not values:
+        return []
+    joined = "\n".join(values)
+    # A value with a newline of its own could split into matching pieces: count them.
+    whole = joined.count("\n") == len(values) - 1
+    if whole and _JOINED[regex.pattern].fullmatch(joined) is not None:
+        bad: list[int] = []
+    else:
+        bad = [i for i, v in enumerate(values) if regex.fullmatch(v) is None]
+    if regex.pattern == DATETIME_PATTERN and _LATE_DAY.search(joined):
+        skip = set(bad)
+        bad += [i for i, v in enumerate(values) if i not in skip and not _is_date(v[:10])]
+    return bad
+
+
+_LATE_DAY = re.compile(r"^\d{4}-\d{2}-(?:29|3[01])", re.MULTILINE)
+
+
+def _is_date(text: str) -> bool:
+    """Whether the date exists (the pattern lets 30 February through)."""
+    try:
+        dt.date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+_JOINED: dict[str, re.Pattern[str]] = {}
+
+
+def _compile(name: str, pattern: str) -> _Pattern:
+    regex = re.compile(pattern)
+    # Values never contain a newline when they match, so "(?:P\n)*P" checks them all at once.
+    _JOINED.setdefault(pattern, re.compile(f"(?:{pattern}\n)*{pattern}"))
+    return _Pattern(name, regex)
+
+
+# --- msgspec types from the catalog ------------------------------------------------------
+
+_DATETIME_STR = Annotated[str, msgspec.Meta(max_length=_DATETIME_MAX)]
+_FieldDef = tuple[str, Any]
+
+
+def _value_type(f: FieldSpec) -> Any:
+    oracle = f.oracle
+    kind = f.value_type
+    if kind is ValueType.STRING:
+        if oracle.base == "CLOB":
+            return Annotated[str, msgspec.Meta(max_length=CLOB_MAX_CHARS)]
+        length = (oracle.precision or 0) * (2 if oracle.is_raw else 1)
+        return Annotated[str, msgspec.Meta(max_length=length)]
+    if kind is ValueType.INTEGER:
+        bound = 10 ** (oracle.precision or 18) - 1
+        return Annotated[int, msgspec.Meta(ge=-bound, le=bound)]
+    if kind is ValueType.FLOAT:
+        return float
+    if kind is ValueType.BOOLEAN:
+        return bool
+    return _DATETIME_STR
+
+
+def _field(spec: EntitySpec, f: FieldSpec) -> _FieldDef:
+    kind = _value_type(f)
+    return (f.target, kind if spec.is_required(f) else kind | None)
+
+
+def _identity(name: str, length: int) -> _FieldDef:
+    return (name, Annotated[str, msgspec.Meta(min_length=length, max_length=length)])
+
+
+def _parent(uid_field: str, *, required: bool) -> _FieldDef:
+    kind = Annotated[str, msgspec.Meta(min_length=36, max_length=36)]
+    return (uid_field, kind if required else kind | None)
+
+
+def _parent_requirement(spec: EntitySpec) -> dict[str, bool]:
+    """A parent uid is required when every field referring to the parent is required."""
+    return {
+        ref.uid_field: all(spec.is_required(spec.field(child)) for _, child in ref.key_map)
+        for ref in spec.parents
+    }
+
+
+def _struct(name: str, fields: list[_FieldDef], *, partial: bool) -> type[msgspec.Struct]:
+    """A msgspec Struct: insert (required fields have no default) or patch (all optional)."""
+    if partial:
+        defs: list[Any] = [(n, t | msgspec.UnsetType, msgspec.UNSET) for n, t in fields]
+    else:
+        defs = [(n, t) if not _nullable(t) else (n, t, None) for n, t in fields]
+    return msgspec.defstruct(
+        name, defs, kw_only=True, forbid_unknown_fields=True, omit_defaults=False
+    )
+
+
+def _nullable(kind: Any) -> bool:
+    return type(None) in getattr(kind, "__args__", ())
