@@ -32,6 +32,7 @@ class RunningServer:
 
     url: str
     stop: Callable[[], None]
+    pid: int | None = None  # the server's process, when it has its own
 
 
 def _listening_socket(host: str, port: int) -> socket.socket:
@@ -106,7 +107,7 @@ def run_in_process(
             process.join()
         sock.close()
 
-    return RunningServer(url, stop)
+    return RunningServer(url, stop, process.pid)
 
 
 def _wait_until_serving(url: str, process: Any) -> None:

@@ -42,7 +42,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from syncflow_core.clients.auth import TokenRejectedError, verify_token
-from syncflow_core.emulators.schedulehub_ops import DELETE, INSERT, UPDATE, Operation, Outcome
+from syncflow_core.emulators.schedulehub_ops import DELETE, INSERT, UPDATE, Operation
 from syncflow_core.emulators.schedulehub_service import (
     DEFAULT_PAGE,
     MAX_BATCH,
@@ -86,14 +86,8 @@ def emulator_of(app: Starlette) -> ScheduleHubEmulator:
     return hub
 
 
-class _BatchOp(msgspec.Struct, forbid_unknown_fields=True):
-    op: str
-    uid: str | None = None
-    data: msgspec.Raw = msgspec.Raw(b"")
-
-
-class _Batch(msgspec.Struct, forbid_unknown_fields=True):
-    operations: list[_BatchOp]
+class _Batch(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    operations: list[Operation]
 
 
 _decode_batch = msgspec.json.Decoder(_Batch).decode
@@ -104,7 +98,8 @@ class _Api:
 
     def __init__(self, hub: ScheduleHubEmulator) -> None:
         self.hub = hub
-        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="schedulehub")
+        # Two threads: one request is parsed and validated while another holds the store.
+        self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="schedulehub")
         self._secret = hub.config.jwt_secret.get_secret_value()
         self._tokens: dict[str, float] = {}  # verified token -> its exp
 
@@ -185,23 +180,22 @@ class _Api:
 
     def _insert(self, request: Request, body: bytes) -> Response:
         entity = request.path_params["entity"]
-        return _single(self.hub.apply(entity, [Operation(INSERT, data=body)])[0])
+        return _single(self.hub.apply_one(entity, Operation.of(INSERT, data=body)))
 
     def _update(self, request: Request, body: bytes) -> Response:
         entity, uid = request.path_params["entity"], request.path_params["uid"]
-        return _single(self.hub.apply(entity, [Operation(UPDATE, uid=uid, data=body)])[0])
+        return _single(self.hub.apply_one(entity, Operation.of(UPDATE, uid=uid, data=body)))
 
     def _delete(self, request: Request, _body: bytes) -> Response:
         entity, uid = request.path_params["entity"], request.path_params["uid"]
-        return _single(self.hub.apply(entity, [Operation(DELETE, uid=uid)])[0])
+        return _single(self.hub.apply_one(entity, Operation.of(DELETE, uid=uid)))
 
     def _batch(self, request: Request, body: bytes) -> Response:
         entity = request.path_params["entity"]
         self.hub.schema(entity)
         ops = _parse_batch(body)
-        outcomes = self.hub.apply(entity, ops)
         return Response(
-            orjson.dumps({"results": [o.result() for o in outcomes]}),
+            orjson.dumps({"results": self.hub.apply(entity, ops)}),
             media_type="application/json",
         )
 
@@ -284,25 +278,29 @@ def _parse_batch(body: bytes) -> list[Operation]:
                 "detail": f"{len(batch.operations)} operations, at most {MAX_BATCH}",
             },
         )
-    return [_operation(i, op) for i, op in enumerate(batch.operations)]
+    shapes = _SHAPES
+    ops = batch.operations
+    if all((op.op, op.uid is not None, len(op.data) > 0) in shapes for op in ops):
+        return ops
+    problem = next(p for i, op in enumerate(ops) if (p := _shape_error(i, op)))
+    raise _HTTPProblemError(422, _validation(problem))
 
 
-def _operation(position: int, op: _BatchOp) -> Operation:
-    data = bytes(op.data) or None
-    where = f"operations[{position}]"
-    if op.op == INSERT and data is not None and op.uid is None:
-        return Operation(INSERT, data=data)
-    if op.op == UPDATE and data is not None and op.uid is not None:
-        return Operation(UPDATE, uid=op.uid, data=data)
-    if op.op == DELETE and data is None and op.uid is not None:
-        return Operation(DELETE, uid=op.uid)
+def _shape_error(position: int, op: Operation) -> str | None:
+    """Why an operation is not one of the contract's three shapes (``None``: it is)."""
+    has_data, has_uid = len(op.data) > 0, op.uid is not None
+    if (op.op, has_uid, has_data) in _SHAPES:
+        return None
     shapes = '{"op": "insert", "data"}, {"op": "update", "uid", "data"}, {"op": "delete", "uid"}'
-    raise _HTTPProblemError(422, _validation(f"malformed batch: {where} is not one of {shapes}"))
+    return f"malformed batch: operations[{position}] is not one of {shapes}"
 
 
-def _single(outcome: Outcome) -> Response:
-    body = outcome.body()
-    return Response(status_code=204) if body is None else _json(outcome.status, body)
+_SHAPES = {(INSERT, False, True), (UPDATE, True, True), (DELETE, True, False)}
+
+
+def _single(answer: tuple[int, dict[str, Any] | None]) -> Response:
+    status, body = answer
+    return Response(status_code=204) if body is None else _json(status, body)
 
 
 def _limit(text: str | None) -> int:

@@ -17,66 +17,72 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import orjson
 from sqlalchemy import Connection
 
-from syncflow_core.emulators.schedulehub_schema import Checked, RecordSchema, Refused
+from syncflow_core.emulators.schedulehub_schema import Check, RecordSchema, Refused
 from syncflow_core.emulators.schedulehub_store import HubStore, Row
 from syncflow_core.emulators.schedulehub_uid import id_of
 
 INSERT, UPDATE, DELETE = "insert", "update", "delete"
 
 
-@dataclass(frozen=True, slots=True)
-class Operation:
-    """``{"op": kind, "uid": ..., "data": ...}`` with ``data`` as raw JSON bytes."""
+class Operation(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    """``{"op": kind, "uid": ..., "data": ...}``; ``data`` is the raw JSON (empty: absent).
 
-    kind: str
+    The batch endpoint decodes its body straight into these (one C pass, no copies).
+    """
+
+    op: str
     uid: str | None = None
-    data: bytes | None = None
+    data: msgspec.Raw = msgspec.Raw()
+
+    @classmethod
+    def of(cls, op: str, uid: str | None = None, data: bytes | None = None) -> Operation:
+        return cls(op, uid, msgspec.Raw(data) if data is not None else msgspec.Raw())
 
 
-@dataclass(slots=True)
-class Outcome:
-    """The answer to one operation."""
-
-    status: int
-    uid: str | None = None
-    error: str | None = None
-    detail: str | None = None
-    field: str | None = None
-    row: Row | None = None  # the record after the write, for single-record bodies
-
-    def result(self) -> dict[str, Any]:
-        """``results[i]`` of the batch endpoint."""
-        body: dict[str, Any] = {"status": self.status}
-        if self.uid is not None:
-            body["uid"] = self.uid
-        if self.error is not None:
-            body["error"] = self.error
-        if self.field is not None:
-            body["field"] = self.field
-        if self.detail is not None:
-            body["detail"] = self.detail
-        return body
-
-    def body(self) -> dict[str, Any] | None:
-        """The single-record endpoint's body (``None`` for 204)."""
-        if self.status == 204:
-            return None
-        if self.row is not None:
-            return self.row.record()
-        return {k: v for k, v in self.result().items() if k != "status"}
+Result = dict[str, Any]  # results[i] of the batch endpoint: {"status": 201, "uid": ...}
 
 
-def refused(check: Refused) -> Outcome:
-    return Outcome(422, error="validation", detail=check.problem, field=check.field)
+def error(
+    status: int,
+    kind: str,
+    *,
+    uid: str | None = None,
+    detail: str | None = None,
+    field: str | None = None,
+) -> Result:
+    """A refusal: status, the contract's ``error``, and what else the contract shows."""
+    result: Result = {"status": status, "error": kind}
+    if uid is not None:
+        result["uid"] = uid
+    if field is not None:
+        result["field"] = field
+    if detail is not None:
+        result["detail"] = detail
+    return result
 
 
-NOT_FOUND = Outcome(404, error="not_found")
+def refused(check: Refused) -> Result:
+    return error(422, "validation", detail=check.problem, field=check.field)
+
+
+def validate(schema: RecordSchema, ops: Sequence[Operation]) -> list[Check]:
+    """The check of each operation's data, by position (``None`` for deletes).
+
+    Needs no stored state, so it runs outside the store's lock: one batch is validated
+    while another one is being written (SQLite releases the GIL while it steps).
+    """
+    checks: list[Check] = [None] * len(ops)
+    for kind, check in ((INSERT, schema.check_inserts), (UPDATE, schema.check_patches)):
+        positions = [i for i, op in enumerate(ops) if op.op == kind]
+        for i, result in zip(positions, check([ops[i].data for i in positions]), strict=True):
+            checks[i] = result
+    return checks
 
 
 class BatchRun:
@@ -87,15 +93,17 @@ class BatchRun:
         store: HubStore,
         schema: RecordSchema,
         ops: Sequence[Operation],
+        checks: Sequence[Check],
         *,
         now: str,
         new_uids: Callable[[int], list[tuple[int, str]]],
     ) -> None:
         self.store, self.schema, self.ops, self.now = store, schema, ops, now
         self.entity = schema.spec.name
-        self.checks = self._validate()
+        self.parent_refs = store.tables[self.entity].parents
+        self.checks = checks
         valid_inserts = sum(
-            isinstance(self.checks.get(i), Checked) for i, op in enumerate(ops) if op.kind == INSERT
+            c.__class__ is not Refused for c, op in zip(checks, ops, strict=True) if op.op == INSERT
         )
         self._fresh = iter(new_uids(valid_inserts))
         self.rows: dict[int, Row | None] = {}
@@ -107,11 +115,11 @@ class BatchRun:
         self.updated: set[int] = set()
         self.deleted: set[int] = set()
 
-    def run(self) -> list[Outcome]:
+    def run(self) -> list[Result]:
         """Apply every operation in order; write and commit; update the maps."""
         with self.store.transaction() as conn:
             self._prefetch(conn)
-            outcomes = [self._step(i, op) for i, op in enumerate(self.ops)]
+            results = [self._step(i, op) for i, op in enumerate(self.ops)]
             self.store.write(
                 conn,
                 self.entity,
@@ -120,48 +128,40 @@ class BatchRun:
                 inserted=list(self.inserted.values()),
             )
         self._commit_maps()
-        return outcomes
+        return results
+
+    def record(self, uid: str) -> Row | None:
+        """The row of ``uid`` as this batch left it (for single-record answers)."""
+        row_id = id_of(uid)
+        return self.rows.get(row_id) if row_id is not None else None
 
     # --- before ----------------------------------------------------------------------------
 
-    def _validate(self) -> dict[int, Checked | Refused]:
-        checks: dict[int, Checked | Refused] = {}
-        for kind, check in (
-            (INSERT, self.schema.check_inserts),
-            (UPDATE, self.schema.check_patches),
-        ):
-            positions = [
-                i for i, op in enumerate(self.ops) if op.kind == kind and op.data is not None
-            ]
-            results = check([self.ops[i].data or b"" for i in positions])
-            checks.update(zip(positions, results, strict=True))
-        return checks
-
     def _prefetch(self, conn: Connection) -> None:
-        targets = {i for op in self.ops if op.kind != INSERT and op.uid and (i := id_of(op.uid))}
+        targets = {i for op in self.ops if op.op != INSERT and op.uid and (i := id_of(op.uid))}
         for row_id, row in self.store.fetch(conn, self.entity, targets).items():
             self.rows[row_id] = row
         known = self.store.keys[self.entity]
-        valid = [c for c in self.checks.values() if isinstance(c, Checked)]
-        dup_ids = {known[c.key_hash] for c in valid if c.key_hash in known}
+        valid = [c for c in self.checks if c is not None and c.__class__ is not Refused]
+        dup_ids = {known[k] for c in valid if (k := c.erp_key_hash) in known}
         self.duplicate_uids = self.store.uids(conn, self.entity, dup_ids) if dup_ids else {}
         self._prefetch_parents(conn, valid)
 
-    def _prefetch_parents(self, conn: Connection, valid: list[Checked]) -> None:
-        for uid_field, parent in self.store.tables[self.entity].parents:
-            wanted = {u for c in valid if (u := c.parents.get(uid_field))}
+    def _prefetch_parents(self, conn: Connection, valid: list[Check]) -> None:
+        for uid_field, parent in self.parent_refs:
+            wanted = {u for c in valid if (u := getattr(c, uid_field)).__class__ is str}
             ids = {i for u in wanted if (i := id_of(u))}
             found = set(self.store.uids(conn, parent, ids).values()) if ids else set()
             self.parents_found.setdefault(parent, set()).update(found)
 
     # --- in order --------------------------------------------------------------------------
 
-    def _step(self, position: int, op: Operation) -> Outcome:
-        if op.kind == INSERT:
-            return self._insert(self.checks.get(position))
+    def _step(self, position: int, op: Operation) -> Result:
+        if op.op == INSERT:
+            return self._insert(op, self.checks[position])
         row = self._current(op.uid)
-        if op.kind == UPDATE:
-            return self._update(self.checks.get(position), row)
+        if op.op == UPDATE:
+            return self._update(op, self.checks[position], row)
         return self._delete(row)
 
     def _current(self, uid: str | None) -> Row | None:
@@ -169,75 +169,82 @@ class BatchRun:
         row = self.rows.get(row_id) if row_id is not None else None
         return row if row is not None and row.uid == uid.lower() else None  # type: ignore[union-attr]
 
-    def _insert(self, check: Checked | Refused | None) -> Outcome:
-        if not isinstance(check, Checked):
-            return refused(check or Refused("data must be a JSON object", "data"))
-        key = check.key_hash or ""
+    def _insert(self, op: Operation, check: Check) -> Result:
+        # The hot path of a load: keep it lean (no helper calls for parentless entities).
+        if check.__class__ is Refused:
+            return refused(check)
+        key = check.erp_key_hash
         existing = self.keys[key] if key in self.keys else self.store.keys[self.entity].get(key)
         if existing is not None:
-            return Outcome(409, uid=self._uid_of(existing), error="duplicate")
-        missing = self._missing_parent(check.parents)
-        if missing:
-            return Outcome(404, error="parent_not_found", field=missing)
+            return error(409, "duplicate", uid=self._uid_of(existing))
+        parents = self._parents_of(check) if self.parent_refs else {}
+        if parents:
+            missing = self._missing_parent(parents)
+            if missing:
+                return error(404, "parent_not_found", field=missing)
         row_id, uid = next(self._fresh)
         row = Row(
             row_id,
             uid,
             key,
-            check.data_hash or "",
-            check.rowversion or "",
+            check.erp_data_hash,
+            check.erp_rowversion,
             self.now,
             self.now,
-            check.raw.decode(),
-            dict(check.parents),
+            str(op.data, "utf-8"),
+            parents,
         )
         self.rows[row_id] = self.inserted[row_id] = row
         self.keys[key] = row_id
-        self._count_parents(row.parents, +1)
-        return Outcome(201, uid=uid, row=row)
+        if parents:
+            self._count_parents(parents, +1)
+        return {"status": 201, "uid": uid}
 
-    def _update(self, check: Checked | Refused | None, row: Row | None) -> Outcome:
-        if not isinstance(check, Checked):
-            return refused(check or Refused("data must be a JSON object", "data"))
+    def _update(self, op: Operation, check: Check, row: Row | None) -> Result:
+        if check.__class__ is Refused:
+            return refused(check)
         if row is None:
-            return NOT_FOUND
-        if check.key_hash is not None and check.key_hash != row.key_hash:
-            return Outcome(
-                422,
-                error="validation",
-                detail="erp_key_hash cannot change: it names the record",
-                field="erp_key_hash",
-            )
-        missing = self._missing_parent(check.parents)
+            return error(404, "not_found")
+        unset = msgspec.UNSET
+        if check.erp_key_hash is not unset and check.erp_key_hash != row.key_hash:
+            detail = "erp_key_hash cannot change: it names the record"
+            return error(422, "validation", detail=detail, field="erp_key_hash")
+        parents = self._parents_of(check)
+        missing = self._missing_parent(parents)
         if missing:
-            return Outcome(404, error="parent_not_found", field=missing)
+            return error(404, "parent_not_found", field=missing)
         data = orjson.loads(row.data)
-        data.update(orjson.loads(check.raw))
+        data.update(orjson.loads(bytes(op.data)))
         new = dataclasses.replace(
             row,
-            data_hash=check.data_hash or row.data_hash,
-            rowversion=check.rowversion or row.rowversion,
+            data_hash=row.data_hash if check.erp_data_hash is unset else check.erp_data_hash,
+            rowversion=row.rowversion if check.erp_rowversion is unset else check.erp_rowversion,
             updated=self.now,
             data=orjson.dumps(data).decode(),
-            parents={**row.parents, **check.parents},
+            parents={**row.parents, **parents},
         )
         self._count_parents(row.parents, -1)
         self._count_parents(new.parents, +1)
         self._replace(new)
-        return Outcome(200, uid=row.uid, row=new)
+        return {"status": 200, "uid": row.uid}
 
-    def _delete(self, row: Row | None) -> Outcome:
+    def _parents_of(self, check: Check) -> dict[str, str | None]:
+        """The parent uid fields the body has (all of them for an insert)."""
+        unset = msgspec.UNSET
+        return {f: value for f, _ in self.parent_refs if (value := getattr(check, f)) is not unset}
+
+    def _delete(self, row: Row | None) -> Result:
         if row is None:
-            return NOT_FOUND
+            return error(404, "not_found")
         if self.store.children[self.entity][row.id] > 0:
-            return Outcome(409, uid=row.uid, error="has_children")
+            return error(409, "has_children", uid=row.uid)
         self.rows[row.id] = None
         self.keys[row.key_hash] = None
         self._count_parents(row.parents, -1)
         if self.inserted.pop(row.id, None) is None:
             self.deleted.add(row.id)
             self.updated.discard(row.id)
-        return Outcome(204, uid=row.uid)
+        return {"status": 204, "uid": row.uid}
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -253,14 +260,14 @@ class BatchRun:
         return row.uid if row is not None else self.duplicate_uids[row_id]
 
     def _missing_parent(self, parents: dict[str, str | None]) -> str | None:
-        for uid_field, parent in self.store.tables[self.entity].parents:
+        for uid_field, parent in self.parent_refs:
             uid = parents.get(uid_field)
             if uid is not None and uid not in self.parents_found.get(parent, ()):
                 return uid_field
         return None
 
     def _count_parents(self, parents: dict[str, str | None], step: int) -> None:
-        for uid_field, parent in self.store.tables[self.entity].parents:
+        for uid_field, parent in self.parent_refs:
             uid = parents.get(uid_field)
             parent_id = id_of(uid) if uid else None
             if parent_id is not None:
@@ -268,11 +275,10 @@ class BatchRun:
 
     def _commit_maps(self) -> None:
         known = self.store.keys[self.entity]
-        for key, row_id in self.keys.items():
-            if row_id is None:
-                known.pop(key, None)
-            else:
-                known[key] = row_id
+        known.update(self.keys)  # type: ignore[arg-type]  # the None ones go next
+        if None in self.keys.values():  # keys deleted by this batch
+            for key in [k for k, row_id in self.keys.items() if row_id is None]:
+                del known[key]
         for parent, delta in self.child_delta.items():
             counts = self.store.children[parent]
             counts.update(delta)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -32,6 +32,7 @@ from syncflow_core.catalog import EntitySpec, FieldSpec, ValueType
 from syncflow_core.emulators.schedulehub_uid import UID_PATTERN
 
 CLOB_MAX_CHARS = 32_767
+Buffer = bytes | msgspec.Raw  # a record's JSON as received
 KEY_HASH_PATTERN = r"[0-9a-f]{32}"
 DATA_HASH_PATTERN = r"[0-9a-f]{64}"
 DATETIME_PATTERN = (
@@ -50,24 +51,18 @@ class Refused:
     field: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class Checked:
-    """A valid record (insert) or valid partial record (patch)."""
-
-    raw: bytes
-    key_hash: str | None
-    data_hash: str | None
-    rowversion: str | None
-    parents: dict[str, str | None]  # the parent uid fields present in the body
-
-
-Check = Checked | Refused
+# A valid record is the msgspec Struct of the entity: attribute per field, and in a patch
+# ``msgspec.UNSET`` for the fields the body does not have.
+Check = Any  # the entity's Struct, or Refused
 
 
 @dataclass(frozen=True)
-class _Pattern:
-    name: str
-    regex: re.Pattern[str]
+class _Rule:
+    """A text check run over one field of every record of a batch at once."""
+
+    field: str
+    expected: str
+    bad: Callable[[list[str]], list[int]]  # positions of the values that fail
 
 
 class RecordSchema:
@@ -84,71 +79,46 @@ class RecordSchema:
             fields.append(_parent(uid_field, required=required[uid_field]))
         self._insert = msgspec.json.Decoder(_struct(spec.name, fields, partial=False))
         self._patch = msgspec.json.Decoder(_struct(spec.name + "_patch", fields, partial=True))
-        self._patterns: list[tuple[str, _Pattern]] = [
-            ("erp_key_hash", _compile("32 lowercase hex digits", KEY_HASH_PATTERN)),
-            ("erp_data_hash", _compile("64 lowercase hex digits", DATA_HASH_PATTERN)),
-            ("erp_rowversion", _compile("an ISO 8601 datetime", DATETIME_PATTERN)),
+        self._rules = [
+            _Rule("erp_key_hash", "32 lowercase hex digits", _not_hex),
+            _Rule("erp_data_hash", "64 lowercase hex digits", _not_hex),
+            _Rule("erp_rowversion", "an ISO 8601 datetime", _not_datetime),
         ]
-        for f in spec.fields:
-            if f.value_type is ValueType.DATETIME:
-                self._patterns.append(
-                    (f.target, _compile("an ISO 8601 datetime", DATETIME_PATTERN))
-                )
-        for uid_field in self.parent_fields:
-            self._patterns.append((uid_field, _compile("a UUID v7", UID_PATTERN)))
+        self._rules += [
+            _Rule(f.target, "an ISO 8601 datetime", _not_datetime)
+            for f in spec.fields
+            if f.value_type is ValueType.DATETIME
+        ]
+        self._rules += [_Rule(u, "a UUID v7", _not_uid) for u in self.parent_fields]
 
-    def check_inserts(self, raws: Sequence[bytes]) -> list[Check]:
+    def check_inserts(self, raws: Sequence[Buffer]) -> list[Check]:
         """Validate whole records, one result per body, in order."""
         return self._check(raws, self._insert)
 
-    def check_patches(self, raws: Sequence[bytes]) -> list[Check]:
+    def check_patches(self, raws: Sequence[Buffer]) -> list[Check]:
         """Validate partial records (PATCH): every present field as for an insert."""
         return self._check(raws, self._patch)
 
-    def _check(self, raws: Sequence[bytes], decoder: msgspec.json.Decoder[Any]) -> list[Check]:
-        decoded: list[Any] = []
+    def _check(self, raws: Sequence[Buffer], decoder: msgspec.json.Decoder[Any]) -> list[Check]:
+        checks: list[Check] = []
         for raw in raws:
             try:
-                decoded.append(decoder.decode(raw))
+                checks.append(decoder.decode(raw))
             except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-                decoded.append(_refused(str(exc)))
-        refused = self._pattern_failures(decoded)
-        return [
-            refused.get(i) or (item if isinstance(item, Refused) else self._checked(raw, item))
-            for i, (raw, item) in enumerate(zip(raws, decoded, strict=True))
-        ]
-
-    def _pattern_failures(self, decoded: list[Any]) -> dict[int, Refused]:
-        """Pattern checks over all records at once; the first failing field of each record."""
-        failures: dict[int, Refused] = {}
-        for name, pattern in self._patterns:
-            column = [getattr(item, name, None) for item in decoded]
-            positions = [i for i, v in enumerate(column) if v.__class__ is str]
-            values: list[str] = [column[i] for i in positions]  # type: ignore[misc]
-            for k in _mismatches(pattern.regex, values):
-                failures.setdefault(
-                    positions[k], Refused(f"Expected {pattern.name} - at `$.{name}`", field=name)
-                )
-        return failures
-
-    def _checked(self, raw: bytes, item: Any) -> Checked:
-        unset = msgspec.UNSET
-        parents = {
-            name: getattr(item, name)
-            for name in self.parent_fields
-            if getattr(item, name) is not unset
-        }
-        return Checked(
-            raw=raw,
-            key_hash=_present(item.erp_key_hash),
-            data_hash=_present(item.erp_data_hash),
-            rowversion=_present(item.erp_rowversion),
-            parents=parents,
-        )
-
-
-def _present(value: Any) -> Any:
-    return None if value is msgspec.UNSET else value
+                checks.append(_refused(str(exc)))
+        for rule in self._rules:
+            name = rule.field
+            values = [v for c in checks if (v := getattr(c, name, None)).__class__ is str]
+            bad = rule.bad(values)
+            if bad:  # rare: find which records the failing values belong to
+                positions = [
+                    i for i, c in enumerate(checks) if getattr(c, name, None).__class__ is str
+                ]
+                for k in bad:
+                    checks[positions[k]] = Refused(
+                        f"Expected {rule.expected} - at `$.{name}`", name
+                    )
+        return checks
 
 
 def _refused(message: str) -> Refused:
@@ -156,43 +126,52 @@ def _refused(message: str) -> Refused:
     return Refused(message, field=(match.group(1) or match.group(2)) if match else None)
 
 
-def _mismatches(regex: re.Pattern[str], values: list[str]) -> list[int]:
-    """Positions of the values that do not match: one joined match in the common case."""
-    if not values:
+_HEX = b"0123456789abcdef\n"
+_UID = re.compile(UID_PATTERN)
+_DATETIME = re.compile(DATETIME_PATTERN)
+_UIDS = re.compile(f"(?:{UID_PATTERN}\n)*{UID_PATTERN}")
+_DATETIMES = re.compile(f"(?:{DATETIME_PATTERN}\n)*{DATETIME_PATTERN}")
+_LATE_DAY = re.compile(r"^\d{4}-\d{2}-(?:29|3[01])", re.MULTILINE)
+
+
+def _not_hex(values: list[str]) -> list[int]:
+    """Lowercase hex (lengths are msgspec's): delete hex digits, nothing may remain."""
+    text = "\n".join(values)
+    if text.count("\n") == len(values) - 1 and not text.encode().translate(None, _HEX):
         return []
-    joined = "\n".join(values)
-    # A value with a newline of its own could split into matching pieces: count them.
-    whole = joined.count("\n") == len(values) - 1
-    if whole and _JOINED[regex.pattern].fullmatch(joined) is not None:
-        bad: list[int] = []
-    else:
-        bad = [i for i, v in enumerate(values) if regex.fullmatch(v) is None]
-    if regex.pattern == DATETIME_PATTERN and _LATE_DAY.search(joined):
+    return [i for i, v in enumerate(values) if v.encode().translate(None, _HEX)]
+
+
+def _not_uid(values: list[str]) -> list[int]:
+    return _mismatches(_UID, _UIDS, values)
+
+
+def _not_datetime(values: list[str]) -> list[int]:
+    bad = _mismatches(_DATETIME, _DATETIMES, values)
+    if _LATE_DAY.search("\n".join(values)):  # the pattern lets 30 February through
         skip = set(bad)
         bad += [i for i, v in enumerate(values) if i not in skip and not _is_date(v[:10])]
     return bad
 
 
-_LATE_DAY = re.compile(r"^\d{4}-\d{2}-(?:29|3[01])", re.MULTILINE)
+def _mismatches(one: re.Pattern[str], joined: re.Pattern[str], values: list[str]) -> list[int]:
+    """Positions of the values that do not match: one match over all of them when none fail."""
+    if not values:
+        return []
+    text = "\n".join(values)
+    # A value with a newline of its own could split into matching pieces: count them.
+    if text.count("\n") == len(values) - 1 and joined.fullmatch(text) is not None:
+        return []
+    return [i for i, v in enumerate(values) if one.fullmatch(v) is None]
 
 
 def _is_date(text: str) -> bool:
-    """Whether the date exists (the pattern lets 30 February through)."""
+    """Whether the date exists."""
     try:
         dt.date.fromisoformat(text)
     except ValueError:
         return False
     return True
-
-
-_JOINED: dict[str, re.Pattern[str]] = {}
-
-
-def _compile(name: str, pattern: str) -> _Pattern:
-    regex = re.compile(pattern)
-    # Values never contain a newline when they match, so "(?:P\n)*P" checks them all at once.
-    _JOINED.setdefault(pattern, re.compile(f"(?:{pattern}\n)*{pattern}"))
-    return _Pattern(name, regex)
 
 
 # --- msgspec types from the catalog ------------------------------------------------------
@@ -247,9 +226,8 @@ def _struct(name: str, fields: list[_FieldDef], *, partial: bool) -> type[msgspe
         defs: list[Any] = [(n, t | msgspec.UnsetType, msgspec.UNSET) for n, t in fields]
     else:
         defs = [(n, t) if not _nullable(t) else (n, t, None) for n, t in fields]
-    return msgspec.defstruct(
-        name, defs, kw_only=True, forbid_unknown_fields=True, omit_defaults=False
-    )
+    # gc=False: the values are strings and numbers, never cycles; the collector skips them.
+    return msgspec.defstruct(name, defs, kw_only=True, forbid_unknown_fields=True, gc=False)
 
 
 def _nullable(kind: Any) -> bool:

@@ -23,7 +23,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from syncflow_core.catalog import EntitySpec, load_catalog
 from syncflow_core.emulators.schedulehub_faults import FaultInjector, FaultSettings
-from syncflow_core.emulators.schedulehub_ops import BatchRun, Operation, Outcome
+from syncflow_core.emulators.schedulehub_ops import BatchRun, Operation, Result, validate
 from syncflow_core.emulators.schedulehub_schema import RecordSchema
 from syncflow_core.emulators.schedulehub_store import HubStore, Row
 from syncflow_core.emulators.schedulehub_uid import UidGenerator, id_of
@@ -84,13 +84,30 @@ class ScheduleHubEmulator:
 
     # --- the contract's operations ---------------------------------------------------------
 
-    def apply(self, entity: str, ops: Sequence[Operation]) -> list[Outcome]:
-        """Apply operations in order (a batch, or one single-record write)."""
+    def apply(self, entity: str, ops: Sequence[Operation]) -> list[Result]:
+        """Apply operations in order; ``results[i]`` answers ``ops[i]`` as the batch does."""
+        return self._run(entity, ops)[0]
+
+    def apply_one(self, entity: str, op: Operation) -> tuple[int, dict[str, Any] | None]:
+        """A single-record write: the status and the body its endpoint answers."""
+        results, run = self._run(entity, [op])
+        result = results[0]
+        status = result["status"]
+        if status == 204:
+            return status, None
+        row = run.record(result["uid"]) if status in (200, 201) else None
+        if row is not None:
+            return status, row.record()
+        return status, {k: v for k, v in result.items() if k != "status"}
+
+    def _run(self, entity: str, ops: Sequence[Operation]) -> tuple[list[Result], BatchRun]:
         schema = self.schema(entity)
+        checks = validate(schema, ops)  # outside the lock: needs no stored state
         with self._lock:
-            outcomes = BatchRun(self.store, schema, ops, now=_now(), new_uids=self._uids.new).run()
-        self._stats.count_writes(entity, ops, outcomes)
-        return outcomes
+            run = BatchRun(self.store, schema, ops, checks, now=_now(), new_uids=self._uids.new)
+            results = run.run()
+        self._stats.count_writes(entity, ops, results)
+        return results, run
 
     def find(self, entity: str, key_hash: str) -> dict[str, Any] | None:
         """The record with this ``erp_key_hash``, or ``None``."""
@@ -230,13 +247,14 @@ class _Stats:
             self.refused: Counter[tuple[str, str, str]] = Counter()
             self.events: Counter[str] = Counter()
 
-    def count_writes(self, entity: str, ops: Sequence[Operation], outcomes: list[Outcome]) -> None:
+    def count_writes(self, entity: str, ops: Sequence[Operation], results: list[Result]) -> None:
+        tally = Counter((op.op, r.get("error")) for op, r in zip(ops, results, strict=True))
         with self._lock:
-            for op, outcome in zip(ops, outcomes, strict=True):
-                if outcome.error is None:
-                    self.applied[entity, op.kind] += 1
+            for (kind, error), n in tally.items():
+                if error is None:
+                    self.applied[entity, kind] += n
                 else:
-                    self.refused[entity, op.kind, outcome.error] += 1
+                    self.refused[entity, kind, error] += n
 
     def count(self, event: str) -> None:
         with self._lock:

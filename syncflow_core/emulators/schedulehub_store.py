@@ -43,6 +43,7 @@ _BASE_COLUMNS = (
     "data",
 )
 _SQLITE_PRAGMAS = (
+    "page_size=16384",  # only takes on a new file; measured: fewer page writes per batch
     "journal_mode=WAL",
     "synchronous=OFF",
     "cache_size=-131072",

@@ -41,10 +41,13 @@ class UidGenerator:
         randoms = [random.getrandbits(62) | _VARIANT for _ in ids]
         return [(high, _format(high, low)) for high, low in zip(ids, randoms, strict=True)]
 
-    def _next_ids(self, count: int) -> list[int]:
+    def _next_ids(self, count: int) -> list[int] | range:
         now = (time.time_ns() // 1_000_000) << 16 | _VERSION_BITS
-        ids = []
         current = max(now, self._last + 1)
+        if current & 0xF000 == _VERSION_BITS and (current & _COUNTER_MASK) + count <= 0x1000:
+            self._last = current + count - 1 if count else self._last
+            return range(current, current + count)  # the common case: no counter overflow
+        ids = []
         for _ in range(count):
             if current & 0xF000 != _VERSION_BITS:  # the counter overflowed: next millisecond
                 current = ((current >> 16) + 1) << 16 | _VERSION_BITS
@@ -55,8 +58,13 @@ class UidGenerator:
 
 
 def _format(high: int, low: int) -> str:
-    text = f"{high:016x}{low:016x}"
-    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+    return "%08x-%04x-%04x-%04x-%012x" % (  # noqa: UP031 (one C call, the fastest form)
+        high >> 32,
+        (high >> 16) & 0xFFFF,
+        high & 0xFFFF,
+        low >> 48,
+        low & 0xFFFF_FFFF_FFFF,
+    )
 
 
 def id_of(uid: str) -> int | None:
