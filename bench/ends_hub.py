@@ -26,7 +26,7 @@ from syncflow_core.emulators._run import RunningServer, run_in_process
 from syncflow_core.emulators.schedulehub import ScheduleHubConfig, create_app
 from syncflow_core.settings import Settings
 
-SECRET = "bench-secret-bench-secret-bench-secret"  # noqa: S105 (a throw-away local secret)
+SECRET = "bench-secret-bench-secret-bench-secret"
 
 
 def _cpu_seconds(pid: int | None) -> float:

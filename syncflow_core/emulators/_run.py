@@ -33,6 +33,11 @@ class RunningServer:
     url: str
     stop: Callable[[], None]
     pid: int | None = None  # the server's process, when it has its own
+    is_alive: Callable[[], bool] = lambda: True
+
+    def alive(self) -> bool:
+        """Whether the server is still running."""
+        return self.is_alive()
 
 
 def _listening_socket(host: str, port: int) -> socket.socket:
@@ -74,7 +79,7 @@ def run_in_thread(app: Any, *, host: str = "127.0.0.1", port: int = 0) -> Runnin
         thread.join(timeout=30)
         sock.close()
 
-    return RunningServer(f"http://{host}:{sock.getsockname()[1]}", stop)
+    return RunningServer(f"http://{host}:{sock.getsockname()[1]}", stop, None, thread.is_alive)
 
 
 def _serve(factory: Callable[..., Any], args: tuple[Any, ...], sock: socket.socket) -> None:
@@ -107,7 +112,7 @@ def run_in_process(
             process.join()
         sock.close()
 
-    return RunningServer(url, stop, process.pid)
+    return RunningServer(url, stop, process.pid, process.is_alive)
 
 
 def _wait_until_serving(url: str, process: Any) -> None:
