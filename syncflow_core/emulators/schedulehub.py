@@ -37,7 +37,7 @@ from typing import Any
 import msgspec
 import orjson
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -132,7 +132,13 @@ class _Api:
 
         async def endpoint(request: Request) -> Response:
             injected = kind in ("read", "write")
+            try:
+                body = await request.body()
+            except ClientDisconnect:
+                return Response(status_code=400)  # nobody is listening any more
             if injected and faults.latency_seconds:
+                # After the body arrived: a client that times out meanwhile has sent its
+                # write, which is then applied, and its answer is lost.
                 await asyncio.sleep(faults.latency_seconds)
             denied = self._denied(request.headers.get("authorization"))
             if denied is not None:
@@ -146,7 +152,6 @@ class _Api:
             if status is not None:
                 count("injected_errors")
                 return _json(status, {"detail": "injected fault"})
-            body = await request.body()
             loop = asyncio.get_running_loop()
             try:
                 response = await loop.run_in_executor(self.pool, _guarded, work, request, body)
