@@ -126,7 +126,8 @@ def _refused(message: str) -> Refused:
     return Refused(message, field=(match.group(1) or match.group(2)) if match else None)
 
 
-_HEX = b"0123456789abcdef\n"
+_HEX = b"0123456789abcdef"
+_HEX_LINES = _HEX + b"\n"
 _UID = re.compile(UID_PATTERN)
 _DATETIME = re.compile(DATETIME_PATTERN)
 _UIDS = re.compile(f"(?:{UID_PATTERN}\n)*{UID_PATTERN}")
@@ -137,7 +138,7 @@ _LATE_DAY = re.compile(r"^\d{4}-\d{2}-(?:29|3[01])", re.MULTILINE)
 def _not_hex(values: list[str]) -> list[int]:
     """Lowercase hex (lengths are msgspec's): delete hex digits, nothing may remain."""
     text = "\n".join(values)
-    if text.count("\n") == len(values) - 1 and not text.encode().translate(None, _HEX):
+    if text.count("\n") == len(values) - 1 and not text.encode().translate(None, _HEX_LINES):
         return []
     return [i for i, v in enumerate(values) if v.encode().translate(None, _HEX)]
 
