@@ -14,7 +14,6 @@ parent_not_found. Update: 422, 404 not_found, 422 when ``erp_key_hash`` would ch
 
 from __future__ import annotations
 
-import dataclasses
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -71,6 +70,9 @@ def refused(check: Refused) -> Result:
     return error(422, "validation", detail=check.problem, field=check.field)
 
 
+_NO_PARENTS: dict[str, str | None] = {}  # shared by parentless rows, never changed
+
+
 def validate(schema: RecordSchema, ops: Sequence[Operation]) -> list[Check]:
     """The check of each operation's data, by position (``None`` for deletes).
 
@@ -106,7 +108,9 @@ class BatchRun:
             c.__class__ is not Refused for c, op in zip(checks, ops, strict=True) if op.op == INSERT
         )
         self._fresh = iter(new_uids(valid_inserts))
+        self.known = store.keys[self.entity]  # erp_key_hash -> id, as committed
         self.rows: dict[int, Row | None] = {}
+        self.target_ids: dict[str, int] = {}  # uid -> id of the updates' and deletes' targets
         self.keys: dict[str, int | None] = {}
         self.duplicate_uids: dict[int, str] = {}
         self.parents_found: dict[str, set[str]] = {}
@@ -119,7 +123,11 @@ class BatchRun:
         """Apply every operation in order; write and commit; update the maps."""
         with self.store.transaction() as conn:
             self._prefetch(conn)
-            results = [self._step(i, op) for i, op in enumerate(self.ops)]
+            insert, checks = self._insert, self.checks
+            results = [
+                insert(op, checks[i]) if op.op == INSERT else self._step(i, op)
+                for i, op in enumerate(self.ops)
+            ]
             self.store.write(
                 conn,
                 self.entity,
@@ -138,9 +146,10 @@ class BatchRun:
     # --- before ----------------------------------------------------------------------------
 
     def _prefetch(self, conn: Connection) -> None:
-        targets = {i for op in self.ops if op.op != INSERT and op.uid and (i := id_of(op.uid))}
-        for row_id, row in self.store.fetch(conn, self.entity, targets).items():
-            self.rows[row_id] = row
+        self.target_ids = {
+            uid: i for op in self.ops if op.op != INSERT and (uid := op.uid) and (i := id_of(uid))
+        }
+        self.rows.update(self.store.fetch(conn, self.entity, set(self.target_ids.values())))
         known = self.store.keys[self.entity]
         valid = [c for c in self.checks if c is not None and c.__class__ is not Refused]
         dup_ids = {known[k] for c in valid if (k := c.erp_key_hash) in known}
@@ -165,7 +174,7 @@ class BatchRun:
         return self._delete(row)
 
     def _current(self, uid: str | None) -> Row | None:
-        row_id = id_of(uid) if uid else None
+        row_id = self.target_ids.get(uid) if uid else None
         row = self.rows.get(row_id) if row_id is not None else None
         return row if row is not None and row.uid == uid.lower() else None  # type: ignore[union-attr]
 
@@ -174,10 +183,10 @@ class BatchRun:
         if check.__class__ is Refused:
             return refused(check)
         key = check.erp_key_hash
-        existing = self.keys[key] if key in self.keys else self.store.keys[self.entity].get(key)
+        existing = self.keys[key] if key in self.keys else self.known.get(key)
         if existing is not None:
             return error(409, "duplicate", uid=self._uid_of(existing))
-        parents = self._parents_of(check) if self.parent_refs else {}
+        parents = self._parents_of(check) if self.parent_refs else _NO_PARENTS
         if parents:
             missing = self._missing_parent(parents)
             if missing:
@@ -215,16 +224,20 @@ class BatchRun:
             return error(404, "parent_not_found", field=missing)
         data = orjson.loads(row.data)
         data.update(orjson.loads(bytes(op.data)))
-        new = dataclasses.replace(
-            row,
-            data_hash=row.data_hash if check.erp_data_hash is unset else check.erp_data_hash,
-            rowversion=row.rowversion if check.erp_rowversion is unset else check.erp_rowversion,
-            updated=self.now,
-            data=orjson.dumps(data).decode(),
-            parents={**row.parents, **parents},
+        new = Row(
+            row.id,
+            row.uid,
+            row.key_hash,
+            row.data_hash if check.erp_data_hash is unset else check.erp_data_hash,
+            row.rowversion if check.erp_rowversion is unset else check.erp_rowversion,
+            row.created,
+            self.now,
+            orjson.dumps(data).decode(),
+            {**row.parents, **parents} if parents else row.parents,
         )
-        self._count_parents(row.parents, -1)
-        self._count_parents(new.parents, +1)
+        if parents:
+            self._count_parents(row.parents, -1)
+            self._count_parents(new.parents, +1)
         self._replace(new)
         return {"status": 200, "uid": row.uid}
 

@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ _BASE_COLUMNS = (
     "hub_updated_at",
     "data",
 )
+_ROW_ATTRIBUTES = ("id", "uid", "key_hash", "data_hash", "rowversion", "created", "updated", "data")
 _SQLITE_PRAGMAS = (
     "page_size=16384",  # only takes on a new file; measured: fewer page writes per batch
     "journal_mode=WAL",
@@ -174,7 +176,7 @@ class HubStore:
         """Full rows by id."""
         table = self.tables[entity]
         sql = f"SELECT {', '.join(table.columns)} FROM {table.name} WHERE {self._in_ids()}"
-        result = conn.exec_driver_sql(self._sql(sql), (self._ids_param(ids),))
+        result = conn.exec_driver_sql(self._sql(sql), (self._ids_param(ids),)).fetchall()
         return {values[0]: _row(table, values) for values in result}
 
     def uids(self, conn: Connection, entity: str, ids: Iterable[int]) -> dict[int, str]:
@@ -241,24 +243,17 @@ class HubStore:
             )
         if inserted:
             marks = ", ".join("?" * len(table.columns))
+            base = attrgetter(*_ROW_ATTRIBUTES)  # a C-level tuple per row
+            rows = (
+                [base(r) + tuple(r.parents.get(f) for f in parent_fields) for r in inserted]
+                if parent_fields
+                else list(map(base, inserted))
+            )
             conn.exec_driver_sql(
                 self._sql(
                     f"INSERT INTO {table.name} ({', '.join(table.columns)}) VALUES ({marks})"
                 ),
-                [
-                    (
-                        r.id,
-                        r.uid,
-                        r.key_hash,
-                        r.data_hash,
-                        r.rowversion,
-                        r.created,
-                        r.updated,
-                        r.data,
-                        *(r.parents.get(f) for f in parent_fields),
-                    )
-                    for r in inserted
-                ],
+                rows,
             )
 
     def delete_everything(self) -> None:
@@ -283,7 +278,11 @@ class HubStore:
 
 
 def _row(table: Table, values: Sequence[Any]) -> Row:
-    parents = {uid_field: values[8 + k] for k, (uid_field, _) in enumerate(table.parents)}
+    parents = (
+        {uid_field: values[8 + k] for k, (uid_field, _) in enumerate(table.parents)}
+        if table.parents
+        else {}
+    )
     id_, uid, key, data_hash, rowversion, created, updated, data = values[:8]
     return Row(id_, uid, key, data_hash, rowversion, created, updated, data, parents)
 
