@@ -15,7 +15,7 @@ parent_not_found. Update: 422, 404 not_found, 422 when ``erp_key_hash`` would ch
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -73,6 +73,13 @@ def refused(check: Refused) -> Result:
 _NO_PARENTS: dict[str, str | None] = {}  # shared by parentless rows, never changed
 
 
+def valid_inserts(ops: Sequence[Operation], checks: Sequence[Check]) -> int:
+    """How many inserts passed validation: the uids a batch may need."""
+    return sum(
+        c.__class__ is not Refused for c, op in zip(checks, ops, strict=True) if op.op == INSERT
+    )
+
+
 def validate(schema: RecordSchema, ops: Sequence[Operation]) -> list[Check]:
     """The check of each operation's data, by position (``None`` for deletes).
 
@@ -98,16 +105,13 @@ class BatchRun:
         checks: Sequence[Check],
         *,
         now: str,
-        new_uids: Callable[[int], list[tuple[int, str]]],
+        fresh: Sequence[tuple[int, str]],
     ) -> None:
         self.store, self.schema, self.ops, self.now = store, schema, ops, now
         self.entity = schema.spec.name
         self.parent_refs = store.tables[self.entity].parents
         self.checks = checks
-        valid_inserts = sum(
-            c.__class__ is not Refused for c, op in zip(checks, ops, strict=True) if op.op == INSERT
-        )
-        self._fresh = iter(new_uids(valid_inserts))
+        self._fresh = iter(fresh)  # (id, uid) for each valid insert, drawn beforehand
         self.known = store.keys[self.entity]  # erp_key_hash -> id, as committed
         self.rows: dict[int, Row | None] = {}
         self.target_ids: dict[str, int] = {}  # uid -> id of the updates' and deletes' targets
@@ -149,7 +153,8 @@ class BatchRun:
         self.target_ids = {
             uid: i for op in self.ops if op.op != INSERT and (uid := op.uid) and (i := id_of(uid))
         }
-        self.rows.update(self.store.fetch(conn, self.entity, set(self.target_ids.values())))
+        if self.target_ids:
+            self.rows.update(self.store.fetch(conn, self.entity, set(self.target_ids.values())))
         known = self.store.keys[self.entity]
         valid = [c for c in self.checks if c is not None and c.__class__ is not Refused]
         dup_ids = {known[k] for c in valid if (k := c.erp_key_hash) in known}

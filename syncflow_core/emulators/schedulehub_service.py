@@ -23,7 +23,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from syncflow_core.catalog import EntitySpec, load_catalog
 from syncflow_core.emulators.schedulehub_faults import FaultInjector, FaultSettings
-from syncflow_core.emulators.schedulehub_ops import BatchRun, Operation, Result, validate
+from syncflow_core.emulators.schedulehub_ops import (
+    BatchRun,
+    Operation,
+    Result,
+    valid_inserts,
+    validate,
+)
 from syncflow_core.emulators.schedulehub_schema import RecordSchema
 from syncflow_core.emulators.schedulehub_store import HubStore, Row
 from syncflow_core.emulators.schedulehub_uid import UidGenerator, id_of
@@ -102,9 +108,11 @@ class ScheduleHubEmulator:
 
     def _run(self, entity: str, ops: Sequence[Operation]) -> tuple[list[Result], BatchRun]:
         schema = self.schema(entity)
-        checks = validate(schema, ops)  # outside the lock: needs no stored state
+        # Outside the lock, while another batch is being written: nothing here reads the store.
+        checks = validate(schema, ops)
+        fresh = self._uids.new(valid_inserts(ops, checks))
         with self._lock:
-            run = BatchRun(self.store, schema, ops, checks, now=_now(), new_uids=self._uids.new)
+            run = BatchRun(self.store, schema, ops, checks, now=_now(), fresh=fresh)
             results = run.run()
         self._stats.count_writes(entity, ops, results)
         return results, run
