@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from itertools import repeat
 from typing import Any
 
 import msgspec
@@ -106,8 +107,10 @@ class BatchRun:
         *,
         now: str,
         fresh: Sequence[tuple[int, str]],
+        bulk: bool = True,
     ) -> None:
         self.store, self.schema, self.ops, self.now = store, schema, ops, now
+        self.fresh, self.bulk = fresh, bulk
         self.entity = schema.spec.name
         self.parent_refs = store.tables[self.entity].parents
         self.checks = checks
@@ -126,20 +129,72 @@ class BatchRun:
     def run(self) -> list[Result]:
         """Apply every operation in order; write and commit; update the maps."""
         with self.store.transaction() as conn:
-            self._prefetch(conn)
-            insert, checks = self._insert, self.checks
-            results = [
-                insert(op, checks[i]) if op.op == INSERT else self._step(i, op)
-                for i, op in enumerate(self.ops)
-            ]
-            self.store.write(
-                conn,
-                self.entity,
-                deleted=sorted(self.deleted),
-                updated=[r for i in sorted(self.updated) if (r := self.rows[i]) is not None],
-                inserted=list(self.inserted.values()),
-            )
-        self._commit_maps()
+            results = self._new_inserts(conn) if self.bulk else None
+            if results is None:
+                results = self._in_order(conn)
+        self._commit_maps()  # only once the transaction is committed
+        return results
+
+    def _in_order(self, conn: Connection) -> list[Result]:
+        self._prefetch(conn)
+        insert, checks = self._insert, self.checks
+        results = [
+            insert(op, checks[i]) if op.op == INSERT else self._step(i, op)
+            for i, op in enumerate(self.ops)
+        ]
+        self.store.write(
+            conn,
+            self.entity,
+            deleted=sorted(self.deleted),
+            updated=[r for i in sorted(self.updated) if (r := self.rows[i]) is not None],
+            inserted=list(self.inserted.values()),
+        )
+        return results
+
+    def _new_inserts(self, conn: Connection) -> list[Result] | None:
+        """The load's fast path: only inserts, no key seen before or twice, every parent
+        there. Each then succeeds on its own, so the batch is written column-wise (no
+        per-operation objects). ``None``: use the general path."""
+        ops, checks = self.ops, self.checks
+        if not ops or any(op.op != INSERT for op in ops):
+            return [] if not ops else None
+        valid = [i for i, c in enumerate(checks) if c.__class__ is not Refused]
+        good = [checks[i] for i in valid]
+        keys = [c.erp_key_hash for c in good]
+        if len(set(keys)) != len(keys) or not self.known.keys().isdisjoint(keys):
+            return None
+        parent_columns, deltas = [], []
+        for uid_field, parent in self.parent_refs:
+            uids = [getattr(c, uid_field) for c in good]
+            wanted = set(uids) - {None}
+            parent_ids = {i for u in wanted if (i := id_of(u)) is not None}
+            found = self.store.uids(conn, parent, parent_ids) if parent_ids else {}
+            ids_by_uid = {u: i for i, u in found.items()}
+            if not wanted <= ids_by_uid.keys():
+                return None  # a missing parent: answered in order by the general path
+            parent_columns.append(uids)
+            deltas.append((parent, Counter(ids_by_uid[u] for u in uids if u is not None)))
+        for parent, delta in deltas:  # only now: the general path counts on its own
+            self.child_delta.setdefault(parent, Counter()).update(delta)
+        ids = [i for i, _ in self.fresh]
+        uids = [u for _, u in self.fresh]
+        columns = [
+            ids,
+            uids,
+            keys,
+            [c.erp_data_hash for c in good],
+            [c.erp_rowversion for c in good],
+            repeat(self.now),
+            repeat(self.now),
+            [str(ops[i].data, "utf-8") for i in valid],
+            *parent_columns,
+        ]
+        if valid:
+            self.store.insert_values(conn, self.entity, list(zip(*columns, strict=False)))
+        self.keys.update(zip(keys, ids, strict=True))
+        results: list[Result] = [refused(c) if c.__class__ is Refused else {} for c in checks]
+        for position, uid in zip(valid, uids, strict=True):
+            results[position] = {"status": 201, "uid": uid}
         return results
 
     def record(self, uid: str) -> Row | None:

@@ -96,7 +96,7 @@ class ScheduleHubEmulator:
 
     def apply_one(self, entity: str, op: Operation) -> tuple[int, dict[str, Any] | None]:
         """A single-record write: the status and the body its endpoint answers."""
-        results, run = self._run(entity, [op])
+        results, run = self._run(entity, [op], bulk=False)  # the general path keeps rows
         result = results[0]
         status = result["status"]
         if status == 204:
@@ -106,13 +106,15 @@ class ScheduleHubEmulator:
             return status, row.record()
         return status, {k: v for k, v in result.items() if k != "status"}
 
-    def _run(self, entity: str, ops: Sequence[Operation]) -> tuple[list[Result], BatchRun]:
+    def _run(
+        self, entity: str, ops: Sequence[Operation], *, bulk: bool = True
+    ) -> tuple[list[Result], BatchRun]:
         schema = self.schema(entity)
         # Outside the lock, while another batch is being written: nothing here reads the store.
         checks = validate(schema, ops)
         fresh = self._uids.new(valid_inserts(ops, checks))
         with self._lock:
-            run = BatchRun(self.store, schema, ops, checks, now=_now(), fresh=fresh)
+            run = BatchRun(self.store, schema, ops, checks, now=_now(), fresh=fresh, bulk=bulk)
             results = run.run()
         self._stats.count_writes(entity, ops, results)
         return results, run

@@ -242,19 +242,20 @@ class HubStore:
                 ],
             )
         if inserted:
-            marks = ", ".join("?" * len(table.columns))
             base = attrgetter(*_ROW_ATTRIBUTES)  # a C-level tuple per row
             rows = (
                 [base(r) + tuple(r.parents.get(f) for f in parent_fields) for r in inserted]
                 if parent_fields
                 else list(map(base, inserted))
             )
-            conn.exec_driver_sql(
-                self._sql(
-                    f"INSERT INTO {table.name} ({', '.join(table.columns)}) VALUES ({marks})"
-                ),
-                rows,
-            )
+            self.insert_values(conn, entity, rows)
+
+    def insert_values(self, conn: Connection, entity: str, rows: list[tuple[Any, ...]]) -> None:
+        """Insert rows given as tuples in :attr:`Table.columns` order."""
+        table = self.tables[entity]
+        marks = ", ".join("?" * len(table.columns))
+        sql = f"INSERT INTO {table.name} ({', '.join(table.columns)}) VALUES ({marks})"
+        conn.exec_driver_sql(self._sql(sql), rows)
 
     def delete_everything(self) -> None:
         with self.engine.begin() as conn:

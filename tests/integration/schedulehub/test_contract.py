@@ -506,3 +506,32 @@ def test_a_parent_removed_behind_the_back_leaves_children(http: httpx.Client, hu
     assert hub.emulator.remove("orders", order_uid)
     assert hub.emulator.record("order_lines", line_uid) is not None
     assert http.delete(f"/api/v1/orders/{order_uid}").status_code == 404
+
+
+def test_batches_of_new_children_count_their_parents_once(http: httpx.Client) -> None:
+    """Insert-only batches take a column-wise path; a missing parent sends a batch down
+    the in-order path after the first parent was already looked up."""
+    order_uid, item_uid = created(http, "orders", order()), created(http, "items", item())
+    ops = [
+        {"op": "insert", "data": line(order_uid, item_uid)},
+        {"op": "insert", "data": line(order_uid, item_uid, quantity="x")},
+        {"op": "insert", "data": line(order_uid, item_uid)},
+    ]
+    results = http.post("/api/v1/order_lines/batch", json={"operations": ops}).json()["results"]
+    assert [r["status"] for r in results] == [201, 422, 201]
+    assert http.delete(f"/api/v1/orders/{order_uid}").status_code == 409
+    for result in (results[0], results[2]):
+        assert http.delete(f"/api/v1/order_lines/{result['uid']}").status_code == 204
+    assert http.delete(f"/api/v1/orders/{order_uid}").status_code == 204
+
+    other_order, other_item = created(http, "orders", order()), created(http, "items", item())
+    absent = "01890a5d-ac96-774b-bcce-b302099a8057"
+    ops = [
+        {"op": "insert", "data": line(other_order, absent)},
+        {"op": "insert", "data": line(other_order, other_item)},
+    ]
+    results = http.post("/api/v1/order_lines/batch", json={"operations": ops}).json()["results"]
+    assert [r["status"] for r in results] == [404, 201]
+    assert http.delete(f"/api/v1/order_lines/{results[1]['uid']}").status_code == 204
+    assert http.delete(f"/api/v1/orders/{other_order}").status_code == 204
+    assert http.delete(f"/api/v1/items/{other_item}").status_code == 204
