@@ -16,14 +16,15 @@ True
 
 from __future__ import annotations
 
-import random
+import os
 import re
+import struct
 import threading
 import time
+from collections.abc import Sequence
 
 _VERSION_BITS = 0x7 << 12
 _COUNTER_MASK = 0xFFF
-_VARIANT = 0b10 << 62
 _UID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 
 
@@ -38,8 +39,7 @@ class UidGenerator:
         """``count`` fresh ``(id, uid)`` pairs in increasing order."""
         with self._lock:
             ids = self._next_ids(count)
-        randoms = [random.getrandbits(62) | _VARIANT for _ in ids]
-        return [(high, _format(high, low)) for high, low in zip(ids, randoms, strict=True)]
+        return list(zip(ids, _format_all(ids), strict=True))
 
     def _next_ids(self, count: int) -> list[int] | range:
         now = (time.time_ns() // 1_000_000) << 16 | _VERSION_BITS
@@ -57,14 +57,29 @@ class UidGenerator:
         return ids
 
 
-def _format(high: int, low: int) -> str:
-    return "%08x-%04x-%04x-%04x-%012x" % (  # noqa: UP031 (one C call, the fastest form)
-        high >> 32,
-        (high >> 16) & 0xFFFF,
-        high & 0xFFFF,
-        low >> 48,
-        low & 0xFFFF_FFFF_FFFF,
-    )
+def _format_all(ids: Sequence[int]) -> list[str]:
+    """The uids of these upper halves, with random lower halves (variant 0b10).
+
+    Built as one buffer (C-level packing, slicing and hex), then cut into strings: a
+    third of the cost of formatting the integers one by one.
+    """
+    count = len(ids)
+    highs = struct.pack(f">{count}Q", *ids)
+    lows = bytearray(os.urandom(8 * count))
+    lows[0::8] = lows[0::8].translate(_SET_VARIANT)
+    both = bytearray(16 * count)
+    for j in range(8):
+        both[j::16] = highs[j::8]
+        both[8 + j :: 16] = lows[j::8]
+    h = both.hex()
+    return [
+        f"{h[k : k + 8]}-{h[k + 8 : k + 12]}-{h[k + 12 : k + 16]}-"
+        f"{h[k + 16 : k + 20]}-{h[k + 20 : k + 32]}"
+        for k in range(0, 32 * count, 32)
+    ]
+
+
+_SET_VARIANT = bytes((b & 0x3F) | 0x80 for b in range(256))  # the top two bits: 10
 
 
 def id_of(uid: str) -> int | None:
