@@ -16,13 +16,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from itertools import repeat
-from typing import Any
 
 import msgspec
 import orjson
 from sqlalchemy import Connection
 
+from syncflow_core.emulators.schedulehub_answers import Result, error, refused
+from syncflow_core.emulators.schedulehub_bulk import bulk
 from syncflow_core.emulators.schedulehub_schema import Check, RecordSchema, Refused
 from syncflow_core.emulators.schedulehub_store import HubStore, Row
 from syncflow_core.emulators.schedulehub_uid import id_of
@@ -43,32 +43,6 @@ class Operation(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     @classmethod
     def of(cls, op: str, uid: str | None = None, data: bytes | None = None) -> Operation:
         return cls(op, uid, msgspec.Raw(data) if data is not None else msgspec.Raw())
-
-
-Result = dict[str, Any]  # results[i] of the batch endpoint: {"status": 201, "uid": ...}
-
-
-def error(
-    status: int,
-    kind: str,
-    *,
-    uid: str | None = None,
-    detail: str | None = None,
-    field: str | None = None,
-) -> Result:
-    """A refusal: status, the contract's ``error``, and what else the contract shows."""
-    result: Result = {"status": status, "error": kind}
-    if uid is not None:
-        result["uid"] = uid
-    if field is not None:
-        result["field"] = field
-    if detail is not None:
-        result["detail"] = detail
-    return result
-
-
-def refused(check: Refused) -> Result:
-    return error(422, "validation", detail=check.problem, field=check.field)
 
 
 _NO_PARENTS: dict[str, str | None] = {}  # shared by parentless rows, never changed
@@ -129,7 +103,7 @@ class BatchRun:
     def run(self) -> list[Result]:
         """Apply every operation in order; write and commit; update the maps."""
         with self.store.transaction() as conn:
-            results = self._new_inserts(conn) if self.bulk else None
+            results = bulk(self, conn) if self.bulk else None
             if results is None:
                 results = self._in_order(conn)
         self._commit_maps()  # only once the transaction is committed
@@ -149,52 +123,6 @@ class BatchRun:
             updated=[r for i in sorted(self.updated) if (r := self.rows[i]) is not None],
             inserted=list(self.inserted.values()),
         )
-        return results
-
-    def _new_inserts(self, conn: Connection) -> list[Result] | None:
-        """The load's fast path: only inserts, no key seen before or twice, every parent
-        there. Each then succeeds on its own, so the batch is written column-wise (no
-        per-operation objects). ``None``: use the general path."""
-        ops, checks = self.ops, self.checks
-        if not ops or any(op.op != INSERT for op in ops):
-            return [] if not ops else None
-        valid = [i for i, c in enumerate(checks) if c.__class__ is not Refused]
-        good = [checks[i] for i in valid]
-        keys = [c.erp_key_hash for c in good]
-        if len(set(keys)) != len(keys) or not self.known.keys().isdisjoint(keys):
-            return None
-        parent_columns, deltas = [], []
-        for uid_field, parent in self.parent_refs:
-            uids = [getattr(c, uid_field) for c in good]
-            wanted = set(uids) - {None}
-            parent_ids = {i for u in wanted if (i := id_of(u)) is not None}
-            found = self.store.uids(conn, parent, parent_ids) if parent_ids else {}
-            ids_by_uid = {u: i for i, u in found.items()}
-            if not wanted <= ids_by_uid.keys():
-                return None  # a missing parent: answered in order by the general path
-            parent_columns.append(uids)
-            deltas.append((parent, Counter(ids_by_uid[u] for u in uids if u is not None)))
-        for parent, delta in deltas:  # only now: the general path counts on its own
-            self.child_delta.setdefault(parent, Counter()).update(delta)
-        ids = [i for i, _ in self.fresh]
-        uids = [u for _, u in self.fresh]
-        columns = [
-            ids,
-            uids,
-            keys,
-            [c.erp_data_hash for c in good],
-            [c.erp_rowversion for c in good],
-            repeat(self.now),
-            repeat(self.now),
-            [str(ops[i].data, "utf-8") for i in valid],
-            *parent_columns,
-        ]
-        if valid:
-            self.store.insert_values(conn, self.entity, list(zip(*columns, strict=False)))
-        self.keys.update(zip(keys, ids, strict=True))
-        results: list[Result] = [refused(c) if c.__class__ is Refused else {} for c in checks]
-        for position, uid in zip(valid, uids, strict=True):
-            results[position] = {"status": 201, "uid": uid}
         return results
 
     def record(self, uid: str) -> Row | None:

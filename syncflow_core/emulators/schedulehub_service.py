@@ -22,11 +22,11 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from syncflow_core.catalog import EntitySpec, load_catalog
+from syncflow_core.emulators.schedulehub_answers import Result
 from syncflow_core.emulators.schedulehub_faults import FaultInjector, FaultSettings
 from syncflow_core.emulators.schedulehub_ops import (
     BatchRun,
     Operation,
-    Result,
     valid_inserts,
     validate,
 )

@@ -211,23 +211,11 @@ class HubStore:
         table = self.tables[entity]
         parent_fields = [uid_field for uid_field, _ in table.parents]
         if deleted:
-            conn.exec_driver_sql(
-                self._sql(f"DELETE FROM {table.name} WHERE id = ?"), [(i,) for i in deleted]
-            )
+            self.delete_ids(conn, entity, deleted)
         if updated:
-            sets = ", ".join(
-                f"{c} = ?"
-                for c in (
-                    "erp_key_hash",
-                    "erp_data_hash",
-                    "erp_rowversion",
-                    "hub_updated_at",
-                    "data",
-                    *parent_fields,
-                )
-            )
-            conn.exec_driver_sql(
-                self._sql(f"UPDATE {table.name} SET {sets} WHERE id = ?"),
+            self.update_values(
+                conn,
+                entity,
                 [
                     (
                         r.key_hash,
@@ -249,6 +237,35 @@ class HubStore:
                 else list(map(base, inserted))
             )
             self.insert_values(conn, entity, rows)
+
+    def update_values(self, conn: Connection, entity: str, rows: list[tuple[Any, ...]]) -> None:
+        """Rewrite rows: (key hash, data hash, rowversion, updated, data, *parent uids, id)."""
+        table = self.tables[entity]
+        columns = (
+            "erp_key_hash",
+            "erp_data_hash",
+            "erp_rowversion",
+            "hub_updated_at",
+            "data",
+            *(uid_field for uid_field, _ in table.parents),
+        )
+        sets = ", ".join(f"{c} = ?" for c in columns)
+        conn.exec_driver_sql(self._sql(f"UPDATE {table.name} SET {sets} WHERE id = ?"), rows)
+
+    def delete_ids(self, conn: Connection, entity: str, ids: Sequence[int]) -> None:
+        sql = f"DELETE FROM {self.tables[entity].name} WHERE id = ?"
+        conn.exec_driver_sql(self._sql(sql), [(i,) for i in ids])
+
+    def heads(
+        self, conn: Connection, entity: str, ids: Iterable[int]
+    ) -> dict[int, tuple[Any, ...]]:
+        """``id -> (uid, erp_key_hash, *parent uids)`` without the data: what a bulk update or
+        delete needs to know about its targets."""
+        table = self.tables[entity]
+        columns = ", ".join(("id", "uid", "erp_key_hash", *(f for f, _ in table.parents)))
+        sql = f"SELECT {columns} FROM {table.name} WHERE {self._in_ids()}"
+        result = conn.exec_driver_sql(self._sql(sql), (self._ids_param(ids),)).fetchall()
+        return {values[0]: tuple(values[1:]) for values in result}
 
     def insert_values(self, conn: Connection, entity: str, rows: list[tuple[Any, ...]]) -> None:
         """Insert rows given as tuples in :attr:`Table.columns` order."""

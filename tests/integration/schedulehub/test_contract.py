@@ -535,3 +535,39 @@ def test_batches_of_new_children_count_their_parents_once(http: httpx.Client) ->
     assert http.delete(f"/api/v1/order_lines/{results[1]['uid']}").status_code == 204
     assert http.delete(f"/api/v1/orders/{other_order}").status_code == 204
     assert http.delete(f"/api/v1/items/{other_item}").status_code == 204
+
+
+def test_batches_of_full_updates_and_of_deletes(http: httpx.Client) -> None:
+    """Update-only and delete-only batches take column-wise paths; their answers and the
+    parent counts are those of the in-order path."""
+    order_uid, item_uid = created(http, "orders", order()), created(http, "items", item())
+    other_item = created(http, "items", item())
+    records = [line(order_uid, item_uid) for _ in range(3)]
+    inserted = http.post(
+        "/api/v1/order_lines/batch",
+        json={"operations": [{"op": "insert", "data": r} for r in records]},
+    ).json()["results"]
+    uids = [r["uid"] for r in inserted]
+    moved = [{**r, "item_uid": other_item, "quantity": 9} for r in records]
+    updates = [{"op": "update", "uid": u, "data": m} for u, m in zip(uids, moved, strict=True)]
+    results = http.post("/api/v1/order_lines/batch", json={"operations": updates}).json()
+    assert results["results"] == [{"status": 200, "uid": u} for u in uids]
+    stored = http.get("/api/v1/order_lines", params={"erp_key_hash": records[0]["erp_key_hash"]})
+    assert (stored.json()["items"][0]["quantity"], stored.json()["items"][0]["item_uid"]) == (
+        9,
+        other_item,
+    )
+    assert http.delete(f"/api/v1/items/{item_uid}").status_code == 204  # no child left
+    assert http.delete(f"/api/v1/items/{other_item}").status_code == 409
+    held = http.post(
+        "/api/v1/orders/batch", json={"operations": [{"op": "delete", "uid": order_uid}]}
+    )
+    assert held.json()["results"][0]["error"] == "has_children"
+    deletes = [{"op": "delete", "uid": u} for u in uids]
+    gone = http.post("/api/v1/order_lines/batch", json={"operations": deletes}).json()["results"]
+    assert gone == [{"status": 204, "uid": u} for u in uids]
+    again = http.post("/api/v1/order_lines/batch", json={"operations": deletes}).json()["results"]
+    assert {r["error"] for r in again} == {"not_found"}
+    assert http.delete(f"/api/v1/items/{other_item}").status_code == 204
+    assert http.delete(f"/api/v1/orders/{order_uid}").status_code == 204
+    assert post(http, "order_lines", records[0]).status_code == 404  # the key is free, no parent
