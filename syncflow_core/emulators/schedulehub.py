@@ -245,7 +245,10 @@ class _Api:
         if request.method == "DELETE":
             return Response(status_code=204) if self.hub.remove(entity, uid) else _not_found()
         if request.method == "PATCH":
-            record = self.hub.tamper(entity, uid, _object(body))
+            try:
+                record = self.hub.tamper(entity, uid, _object(body))
+            except ValueError as exc:
+                raise _HTTPProblemError(422, _validation(str(exc))) from None
         else:
             record = self.hub.record(entity, uid)
         return _json(200, record) if record is not None else _not_found()

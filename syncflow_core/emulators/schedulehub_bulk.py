@@ -20,7 +20,7 @@ from sqlalchemy import Connection
 
 from syncflow_core.emulators.schedulehub_answers import Result, refused
 from syncflow_core.emulators.schedulehub_schema import Refused
-from syncflow_core.emulators.schedulehub_uid import id_of
+from syncflow_core.emulators.schedulehub_uid import id_of, id_of_checked
 
 if TYPE_CHECKING:
     from syncflow_core.emulators.schedulehub_ops import BatchRun
@@ -139,7 +139,7 @@ def _all_parents(
     found_all = []
     for (_, parent), uids in zip(run.parent_refs, columns, strict=True):
         wanted = set(uids) - {None}
-        ids = {i for u in wanted if (i := id_of(u)) is not None}
+        ids = set(map(id_of_checked, wanted))  # the schema checked their form
         by_uid = {u: i for i, u in (run.store.uids(conn, parent, ids) if ids else {}).items()}
         if not wanted <= by_uid.keys():
             return None  # parent_not_found, in place
@@ -160,8 +160,11 @@ def _count_children(
     """Children per parent id move by ``step`` for every non-null parent uid."""
     for k, ((_, parent), uids) in enumerate(zip(run.parent_refs, columns, strict=True)):
         by_uid = found[k] if found is not None else None
-        ids = [by_uid[u] if by_uid is not None else id_of(u) for u in uids if u is not None]
-        delta = Counter(i for i in ids if i is not None)
+        present = [u for u in uids if u is not None]
+        ids = (
+            map(by_uid.__getitem__, present) if by_uid is not None else map(id_of_checked, present)
+        )
+        delta = Counter(ids)
         counts = run.child_delta.setdefault(parent, Counter())
         if step > 0:
             counts.update(delta)

@@ -32,7 +32,7 @@ from syncflow_core.emulators.schedulehub_ops import (
 )
 from syncflow_core.emulators.schedulehub_schema import RecordSchema
 from syncflow_core.emulators.schedulehub_store import HubStore, Row
-from syncflow_core.emulators.schedulehub_uid import UidGenerator, id_of
+from syncflow_core.emulators.schedulehub_uid import UidGenerator, id_of, is_uid
 from syncflow_core.settings import DEV_SCHEDULEHUB_SECRET
 
 MAX_BATCH = 1000
@@ -194,6 +194,12 @@ class ScheduleHubEmulator:
 
         ``erp_*`` and parent uid fields change their columns too; ``hub_updated_at`` moves.
         """
+        for uid_field, _ in (
+            self.store.tables[entity].parents if entity in self.store.tables else ()
+        ):
+            value = changes.get(uid_field)
+            if value is not None and not is_uid(value):
+                raise ValueError(f"{uid_field} must be a lowercase UUID v7 or null")
         with self._lock:
             row = self._row_locked(entity, uid)
             if row is None:

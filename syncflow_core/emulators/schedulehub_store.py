@@ -32,6 +32,7 @@ from sqlalchemy import Connection, create_engine, event
 from sqlalchemy.engine import Engine
 
 from syncflow_core.catalog import EntitySpec
+from syncflow_core.emulators.schedulehub_uid import id_of_checked
 
 _BASE_COLUMNS = (
     "id",
@@ -148,7 +149,7 @@ class HubStore:
                         f"WHERE {uid_field} IS NOT NULL GROUP BY {uid_field}"
                     )
                     for uid, count in counts:
-                        self.children[parent][_id_of_stored(uid)] += count
+                        self.children[parent][id_of_checked(uid)] += count
 
     def max_id(self) -> int:
         """The greatest id in any table: new uids must be above it."""
@@ -303,11 +304,6 @@ def _row(table: Table, values: Sequence[Any]) -> Row:
     )
     id_, uid, key, data_hash, rowversion, created, updated, data = values[:8]
     return Row(id_, uid, key, data_hash, rowversion, created, updated, data, parents)
-
-
-def _id_of_stored(uid: str) -> int:
-    """Parent references are stored as validated lowercase UUID v7 text."""
-    return int(uid[:8] + uid[9:13] + uid[14:18], 16)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -503,6 +503,8 @@ def test_admin_stats_faults_reset_and_edits_behind_the_back(http: httpx.Client, 
 
 def test_a_parent_removed_behind_the_back_leaves_children(http: httpx.Client, hub: Hub) -> None:
     order_uid, _, line_uid = family(http)
+    bad = http.patch(f"/_emulator/records/order_lines/{line_uid}", json={"order_uid": "x"})
+    assert bad.status_code == 422
     assert hub.emulator.remove("orders", order_uid)
     assert hub.emulator.record("order_lines", line_uid) is not None
     assert http.delete(f"/api/v1/orders/{order_uid}").status_code == 404
