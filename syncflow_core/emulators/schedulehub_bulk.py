@@ -71,9 +71,12 @@ def _new_inserts(run: BatchRun, conn: Connection) -> list[Result] | None:
         run.store.insert_values(conn, run.entity, list(zip(*columns, strict=False)))
     _count_children(run, parents, +1, found)
     run.keys.update(zip(keys, ids, strict=True))
-    results: list[Result] = [refused(c) if c.__class__ is Refused else {} for c in checks]
-    for position, uid in zip(valid, uids, strict=True):
-        results[position] = {"status": 201, "uid": uid}
+    created = [{"status": 201, "uid": uid} for uid in uids]
+    if len(valid) == len(checks):
+        return created
+    results = [refused(c) if c.__class__ is Refused else {} for c in checks]
+    for position, result in zip(valid, created, strict=True):
+        results[position] = result
     return results
 
 
