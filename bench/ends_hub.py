@@ -85,6 +85,11 @@ def _ops(frame: pl.DataFrame, op: str, uids: pl.Series | None = None) -> pl.Data
     )
 
 
+FIGURES: dict[
+    str, list[tuple[float, float, float]]
+] = {}  # label -> (rows/s, µs/row server, client)
+
+
 def _timed(
     label: str, client: ScheduleHubClient, entity: str, ops: pl.DataFrame, server: RunningServer
 ) -> pl.DataFrame:
@@ -95,6 +100,10 @@ def _timed(
     cpu_client = time.process_time() - cpu_client
     cpu_server = _cpu_seconds(server.pid) - cpu_server
     statuses = dict(out.group_by("status").len().iter_rows())
+    per_row = 1e6 / ops.height
+    FIGURES.setdefault(label, []).append(
+        (ops.height / seconds, cpu_server * per_row, cpu_client * per_row)
+    )
     print(
         f"{label:<8} {entity:<12} {ops.height:>9,} rows {seconds:7.2f} s "
         f"{ops.height / seconds:>10,.0f} rows/s  cpu client {cpu_client:5.2f} s "
@@ -111,6 +120,20 @@ def _parents(client: ScheduleHubClient, entity: str, server: RunningServer) -> d
         out = _timed("parents", client, ref.entity, _ops(frame, "insert"), server)
         uids[ref.uid_field] = out["result_uid"]
     return uids
+
+
+def _summary() -> None:
+    for label, runs in FIGURES.items():
+        if label == "parents":
+            continue
+        rates = sorted(r for r, _, _ in runs)
+        server = sum(s for _, s, _ in runs) / len(runs)
+        client = sum(c for _, _, c in runs) / len(runs)
+        print(
+            f"{label:<8} best {rates[-1]:>9,.0f} rows/s, median {rates[len(rates) // 2]:>9,.0f}"
+            f"; CPU per row: server {server:5.1f} µs, client {client:4.1f} µs"
+        )
+    print("load average (1, 5, 15 min): " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
 
 
 def main() -> None:
@@ -133,6 +156,7 @@ def main() -> None:
         batch_size=args.batch_size,
         max_in_flight=args.in_flight,
     )
+    print("load average (1, 5, 15 min): " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
     print(
         f"ScheduleHub emulator at {server.url} (own process), storage "
         f"{'SQLite file' if args.storage is None else args.storage.split('@')[-1]}; "
@@ -173,6 +197,7 @@ def main() -> None:
                 server,
             )
             print(f"total inserted {total:,}")
+            _summary()
     finally:
         server.stop()
 
