@@ -257,3 +257,12 @@ def test_connect_errors_are_transient() -> None:
             client.health()
         out = client.apply("items", inserts([item()]))
     assert out["error"].to_list() == ["transient"]
+
+
+def test_a_whole_batch_refused_is_a_request_error(client: ScheduleHubClient) -> None:
+    broken = pl.DataFrame({"op": ["insert"], "uid": [None], "body": ["{not json"]})
+    with pytest.raises(RequestError, match=r"batch -> 422: validation malformed batch"):
+        client.apply("items", broken)
+    client.batch_size = 1001  # past the contract's limit, as a misconfigured caller would
+    with pytest.raises(RequestError, match=r"-> 413: too_many_operations"):
+        client.apply("items", inserts([item() for _ in range(1001)]))
