@@ -37,6 +37,16 @@ def _cpu_seconds(pid: int | None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _rss_mb(pid: int | None) -> float:
+    """Resident memory of a process, from /proc (Linux)."""
+    if pid is None:
+        return float("nan")
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def _records(entity: str, rows: int, offset: int, parents: dict[str, pl.Series]) -> pl.DataFrame:
     """Valid records of ``entity``, built column-wise; parent uids drawn from ``parents``."""
     spec = load_catalog()[entity]
@@ -196,7 +206,7 @@ def main() -> None:
                 _ops(frames[0], "delete", inserted[0]["result_uid"]),
                 server,
             )
-            print(f"total inserted {total:,}")
+            print(f"total inserted {total:,}; server memory {_rss_mb(server.pid):,.0f} MB")
             _summary()
     finally:
         server.stop()

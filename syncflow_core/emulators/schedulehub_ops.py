@@ -1,5 +1,9 @@
 """A batch of ScheduleHub operations, applied one by one in order, written in bulk.
 
+Batches of one kind whose operations cannot affect each other (new inserts, full-record
+updates, childless deletes) take the column-wise paths of ``schedulehub_bulk``; every
+other batch takes the in-order path below, which gives the same answers.
+
 Each operation gets the answer the single-record endpoint would give. The rows a batch
 touches are read in a few bulk queries first (targets of updates and deletes, the uids of
 duplicates, the parents referred to); the operations then run in order against that
@@ -167,7 +171,7 @@ class BatchRun:
         return row if row is not None and row.uid == uid.lower() else None  # type: ignore[union-attr]
 
     def _insert(self, op: Operation, check: Check) -> Result:
-        # The hot path of a load: keep it lean (no helper calls for parentless entities).
+        # Lean: a batch with a duplicate (a retried load) comes here for every row.
         if check.__class__ is Refused:
             return refused(check)
         key = check.erp_key_hash
