@@ -63,11 +63,24 @@ def test_the_contract_on_postgresql(pg_url: str) -> None:
             ).json()
             assert len(page["items"]) + len(rest["items"]) == 1001
             assert rest["next_cursor"] is None
+            uids = [r["uid"] for r in answer["results"][:3]]
+            full = [{**b["data"], "description": "Bulk"} for b in batch[:3]]
+            updates = [
+                {"op": "update", "uid": u, "data": d} for u, d in zip(uids, full, strict=True)
+            ]
+            updated = http.post("/api/v1/items/batch", json={"operations": updates}).json()
+            assert [r["status"] for r in updated["results"]] == [200, 200, 200]
+            deletes = [{"op": "delete", "uid": u} for u in uids]
+            deleted = http.post("/api/v1/items/batch", json={"operations": deletes}).json()
+            assert [r["status"] for r in deleted["results"]] == [204, 204, 204]
+            mixed = [{"op": "delete", "uid": uids[0]}, {"op": "insert", "data": batch[0]["data"]}]
+            again = http.post("/api/v1/items/batch", json={"operations": mixed}).json()
+            assert [r["status"] for r in again["results"]] == [404, 201]
     finally:
         server.stop()
     reopened = emulator_of(create_app(config))  # the maps come back from the tables
     try:
-        assert reopened.count("items") == 1001
+        assert reopened.count("items") == 999
         assert reopened.find("items", record["erp_key_hash"])["description"] == "PG"  # type: ignore[index]
         assert reopened.store.children["orders"]
     finally:
