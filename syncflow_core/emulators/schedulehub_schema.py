@@ -100,12 +100,11 @@ class RecordSchema:
         return self._check(raws, self._patch)
 
     def _check(self, raws: Sequence[Buffer], decoder: msgspec.json.Decoder[Any]) -> list[Check]:
-        checks: list[Check] = []
-        for raw in raws:
-            try:
-                checks.append(decoder.decode(raw))
-            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-                checks.append(_refused(str(exc)))
+        decode = decoder.decode
+        try:  # the common case: every record decodes
+            checks: list[Check] = [decode(raw) for raw in raws]
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            checks = [_decoded_or_refused(decode, raw) for raw in raws]
         for rule in self._rules:
             name = rule.field
             values = [v for c in checks if (v := getattr(c, name, None)).__class__ is str]
@@ -119,6 +118,13 @@ class RecordSchema:
                         f"Expected {rule.expected} - at `$.{name}`", name
                     )
         return checks
+
+
+def _decoded_or_refused(decode: Callable[[Buffer], Any], raw: Buffer) -> Check:
+    try:
+        return decode(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        return _refused(str(exc))
 
 
 def _refused(message: str) -> Refused:

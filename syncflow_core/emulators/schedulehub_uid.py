@@ -60,10 +60,12 @@ class UidGenerator:
 def _format_all(ids: Sequence[int]) -> list[str]:
     """The uids of these upper halves, with random lower halves (variant 0b10).
 
-    Built as one buffer (C-level packing, slicing and hex), then cut into strings: a
-    third of the cost of formatting the integers one by one.
+    Built column by column in one buffer (C-level packing, strided slices, hex), then split:
+    a fraction of the cost of formatting a thousand integers one by one.
     """
     count = len(ids)
+    if not count:
+        return []
     highs = struct.pack(f">{count}Q", *ids)
     # Mersenne Twister bytes: uid randomness needs no cryptography, and os.urandom is a
     # system call that took 8% of a busy emulator's time.
@@ -73,14 +75,21 @@ def _format_all(ids: Sequence[int]) -> list[str]:
     for j in range(8):
         both[j::16] = highs[j::8]
         both[8 + j :: 16] = lows[j::8]
-    h = both.hex()
-    return [
-        f"{h[k : k + 8]}-{h[k + 8 : k + 12]}-{h[k + 12 : k + 16]}-"
-        f"{h[k + 16 : k + 20]}-{h[k + 20 : k + 32]}"
-        for k in range(0, 32 * count, 32)
-    ]
+    digits = both.hex().encode()  # 32 hex digits per uid
+    text = bytearray(37 * count)  # 36 characters and a newline per uid
+    source = 0
+    for position in range(37):
+        if position in _DASHES:
+            text[position::37] = b"-" * count
+        elif position == 36:
+            text[position::37] = b"\n" * count
+        else:
+            text[position::37] = digits[source::32]
+            source += 1
+    return text.decode().split("\n")[:-1]
 
 
+_DASHES = frozenset((8, 13, 18, 23))
 _SET_VARIANT = bytes((b & 0x3F) | 0x80 for b in range(256))  # the top two bits: 10
 
 
