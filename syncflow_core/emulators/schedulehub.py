@@ -94,7 +94,7 @@ _decode_batch = msgspec.json.Decoder(_Batch).decode
 
 
 class _Api:
-    """Routes, auth, faults; the work runs on one thread so the event loop keeps serving."""
+    """Routes, auth, faults; the work runs on worker threads so the event loop keeps serving."""
 
     def __init__(self, hub: ScheduleHubEmulator) -> None:
         self.hub = hub
