@@ -1,0 +1,149 @@
+"""The ``syncflow`` console script.
+
+    syncflow sandbox --apismith-port 8007 --schedulehub-port 5180 --items 10000 --seed 7
+
+``sandbox`` runs the APISmith and ScheduleHub emulators, each in a process of its own,
+until interrupted (Ctrl-C or SIGTERM). Secrets come from ``SYNCFLOW_APISMITH_JWT_SECRET``
+and ``SYNCFLOW_SCHEDULEHUB_JWT_SECRET``; unset, a marked development default is used and
+the command says so (it never prints a secret).
+"""
+
+from __future__ import annotations
+
+import importlib
+import signal
+import time
+from types import FrameType
+from typing import Any
+
+import click
+
+from syncflow_core.emulators._run import RunningServer, run_in_process
+from syncflow_core.emulators.schedulehub import create_app as create_schedulehub
+from syncflow_core.emulators.schedulehub_service import ScheduleHubConfig, ScheduleHubEmulator
+from syncflow_core.settings import DEV_APISMITH_SECRET, DEV_SCHEDULEHUB_SECRET, Settings
+
+
+@click.group()
+def cli() -> None:
+    """SyncFlow: ERP (APISmith) to planning (ScheduleHub) sync."""
+
+
+@cli.command()
+@click.option("--apismith-port", default=8007, show_default=True, help="0: any free port")
+@click.option("--schedulehub-port", default=5180, show_default=True, help="0: any free port")
+@click.option("--items", default=1000, show_default=True, help="items rows in the ERP")
+@click.option("--seed", default=42, show_default=True, help="seed of the ERP data")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option(
+    "--schedulehub-storage",
+    default=None,
+    help="SQLite file or SQLAlchemy URL [default: SYNCFLOW_SCHEDULEHUB_STORAGE, "
+    "else ./schedulehub_emulator.db]",
+)
+@click.option("--fresh", is_flag=True, help="delete ScheduleHub's records first")
+def sandbox(
+    apismith_port: int,
+    schedulehub_port: int,
+    items: int,
+    seed: int,
+    host: str,
+    schedulehub_storage: str | None,
+    fresh: bool,
+) -> None:
+    """Run both emulators until interrupted."""
+    settings = Settings()
+    hub_config = ScheduleHubConfig(jwt_secret=settings.schedulehub_jwt_secret)
+    if schedulehub_storage:
+        hub_config = hub_config.model_copy(update={"storage": schedulehub_storage})
+    if fresh:
+        emulator = ScheduleHubEmulator(hub_config)
+        emulator.reset()
+        emulator.close()
+    servers: list[tuple[str, RunningServer]] = []
+    _on_sigterm_interrupt()
+    try:
+        hub = run_in_process(create_schedulehub, hub_config, host=host, port=schedulehub_port)
+        servers.append(("ScheduleHub", hub))
+        apismith = _start_apismith(settings, items, seed, host, apismith_port)
+        if apismith is not None:
+            servers.insert(0, ("APISmith", apismith[0]))
+        _announce(settings, servers, hub_config, apismith[1] if apismith else None)
+        _wait(servers)
+    except KeyboardInterrupt:
+        click.echo("stopping")
+    finally:
+        for _, server in reversed(servers):
+            server.stop()
+
+
+def _start_apismith(
+    settings: Settings, items: int, seed: int, host: str, port: int
+) -> tuple[RunningServer, dict[str, int]] | None:
+    """The APISmith emulator, imported here so that ScheduleHub runs without it."""
+    try:
+        apismith: Any = importlib.import_module("syncflow_core.emulators.apismith")
+    except ModuleNotFoundError:
+        click.echo("APISmith emulator not available in this build: starting ScheduleHub only")
+        return None
+    config = apismith.ApiSmithConfig.from_settings(settings, sizes={"items": items}, seed=seed)
+    server = run_in_process(apismith.create_app, config, host=host, port=port)
+    return server, dict(config.sizes)
+
+
+def _announce(
+    settings: Settings,
+    servers: list[tuple[str, RunningServer]],
+    hub_config: ScheduleHubConfig,
+    sizes: dict[str, int] | None,
+) -> None:
+    for name, server in servers:
+        click.echo(f"{name:<12} {server.url}")
+    click.echo(
+        "APISmith JWT secret:    "
+        + _source(settings.apismith_jwt_secret.get_secret_value(), DEV_APISMITH_SECRET, "APISMITH")
+    )
+    click.echo(
+        "ScheduleHub JWT secret: "
+        + _source(
+            settings.schedulehub_jwt_secret.get_secret_value(),
+            DEV_SCHEDULEHUB_SECRET,
+            "SCHEDULEHUB",
+        )
+    )
+    if sizes is not None:
+        click.echo("APISmith rows: " + ", ".join(f"{k} {v:,}" for k, v in sizes.items()))
+    storage = hub_config.storage.split("@")[-1]  # a URL's password stays out of the output
+    click.echo(f"ScheduleHub storage: {storage}")
+    click.echo("Ctrl-C to stop")
+
+
+def _source(value: str, default: str, system: str) -> str:
+    variable = f"SYNCFLOW_{system}_JWT_SECRET"
+    if value == default:
+        return f"DEVELOPMENT DEFAULT (set {variable} for anything but a local sandbox)"
+    return f"from {variable}"
+
+
+def _wait(servers: list[tuple[str, RunningServer]]) -> None:
+    while True:
+        time.sleep(0.5)
+        for name, server in servers:
+            if not server.alive():
+                raise click.ClickException(f"the {name} emulator stopped")
+
+
+def _on_sigterm_interrupt() -> None:
+    def interrupt(_signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
+def main() -> None:
+    """Entry point of the ``syncflow`` console script."""
+    cli(prog_name="syncflow")
+
+
+if __name__ == "__main__":
+    main()

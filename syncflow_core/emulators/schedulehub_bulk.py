@@ -1,0 +1,175 @@
+"""Column-wise paths for the batches a sync sends: all new inserts, all full-record updates
+of existing records, all deletes of childless records.
+
+In such a batch no operation can affect another, so the in-order answer of each is known
+up front and the batch is written with lists and ``zip`` instead of per-operation
+objects. Anything else (a duplicate key, a missing parent or target, a partial patch,
+mixed kinds) returns ``None`` and the batch takes the in-order path of
+``schedulehub_ops``, which gives the same answers, one by one.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from itertools import repeat
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from sqlalchemy import Connection
+
+from syncflow_core.emulators.schedulehub_answers import Result, refused
+from syncflow_core.emulators.schedulehub_schema import Refused
+from syncflow_core.emulators.schedulehub_uid import id_of, id_of_checked
+
+if TYPE_CHECKING:
+    from syncflow_core.emulators.schedulehub_ops import BatchRun
+
+_UNSET = msgspec.UNSET
+Column = list[Any]
+
+
+def bulk(run: BatchRun, conn: Connection) -> list[Result] | None:
+    """The answers of a batch written column-wise, or ``None``: use the in-order path."""
+    kinds = {op.op for op in run.ops}
+    if not kinds:
+        return []
+    if kinds == {"insert"}:
+        return _new_inserts(run, conn)
+    if kinds == {"update"}:
+        return _full_updates(run, conn)
+    if kinds == {"delete"}:
+        return _childless_deletes(run, conn)
+    return None
+
+
+def _new_inserts(run: BatchRun, conn: Connection) -> list[Result] | None:
+    checks = run.checks
+    valid = [i for i, c in enumerate(checks) if c.__class__ is not Refused]
+    good = [checks[i] for i in valid]
+    keys = [c.erp_key_hash for c in good]
+    if len(set(keys)) != len(keys) or not run.known.keys().isdisjoint(keys):
+        return None  # a duplicate: 409 in place
+    parents = [[getattr(c, f) for c in good] for f, _ in run.parent_refs]
+    found = _all_parents(run, conn, parents)
+    if found is None:
+        return None
+    ids = [i for i, _ in run.fresh]
+    uids = [u for _, u in run.fresh]
+    columns = [
+        ids,
+        uids,
+        keys,
+        [c.erp_data_hash for c in good],
+        [c.erp_rowversion for c in good],
+        repeat(run.now),
+        repeat(run.now),
+        [str(run.ops[i].data, "utf-8") for i in valid],
+        *parents,
+    ]
+    if valid:
+        run.store.insert_values(conn, run.entity, list(zip(*columns, strict=False)))
+    _count_children(run, parents, +1, found)
+    run.keys.update(zip(keys, ids, strict=True))
+    created = [{"status": 201, "uid": uid} for uid in uids]
+    if len(valid) == len(checks):
+        return created
+    results = [refused(c) if c.__class__ is Refused else {} for c in checks]
+    for position, result in zip(valid, created, strict=True):
+        results[position] = result
+    return results
+
+
+def _full_updates(run: BatchRun, conn: Connection) -> list[Result] | None:
+    """Updates whose body has every field (what a sync sends): the new data is the body."""
+    checks, ops = run.checks, run.ops
+    if any(c.__class__ is Refused or _UNSET in msgspec.structs.astuple(c) for c in checks):
+        return None
+    heads = _targets(run, conn, [op.uid for op in ops])
+    if heads is None or any(h[1] != c.erp_key_hash for h, c in zip(heads, checks, strict=True)):
+        return None  # not_found, or a key change (422), in place
+    parents = [[getattr(c, f) for c in checks] for f, _ in run.parent_refs]
+    found = _all_parents(run, conn, parents)
+    if found is None:
+        return None
+    rows = zip(
+        [c.erp_key_hash for c in checks],
+        [c.erp_data_hash for c in checks],
+        [c.erp_rowversion for c in checks],
+        repeat(run.now),
+        [str(op.data, "utf-8") for op in ops],
+        *parents,
+        [h[-1] for h in heads],
+        strict=False,
+    )
+    run.store.update_values(conn, run.entity, list(rows))
+    _count_children(run, parents, +1, found)
+    _count_children(run, _old_parents(run, heads), -1)
+    return [{"status": 200, "uid": h[0]} for h in heads]
+
+
+def _childless_deletes(run: BatchRun, conn: Connection) -> list[Result] | None:
+    heads = _targets(run, conn, [op.uid for op in run.ops])
+    children = run.store.children[run.entity]
+    if heads is None or any(children[h[-1]] > 0 for h in heads):
+        return None  # not_found or has_children, in place
+    run.store.delete_ids(conn, run.entity, [h[-1] for h in heads])
+    _count_children(run, _old_parents(run, heads), -1)
+    run.keys.update((h[1], None) for h in heads)
+    return [{"status": 204, "uid": h[0]} for h in heads]
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def _targets(run: BatchRun, conn: Connection, uids: list[str | None]) -> list[Any] | None:
+    """(uid, erp_key_hash, *parent uids, id) of distinct existing targets, in operation
+    order; ``None`` when one is missing or named twice."""
+    ids = [id_of(u) if u else None for u in uids]
+    if None in ids or len(set(ids)) != len(ids):
+        return None
+    heads = run.store.heads(conn, run.entity, ids)  # type: ignore[arg-type]
+    ordered = [(*heads[i], i) if i in heads else None for i in ids]
+    if any(h is None or h[0] != u for h, u in zip(ordered, uids, strict=True)):
+        return None  # absent, or the uid in another case: answered in place
+    return ordered
+
+
+def _all_parents(
+    run: BatchRun, conn: Connection, columns: Sequence[Column]
+) -> list[dict[str, int]] | None:
+    """Per parent reference, ``uid -> id`` of the parents named; ``None`` if one is missing."""
+    found_all = []
+    for (_, parent), uids in zip(run.parent_refs, columns, strict=True):
+        wanted = set(uids) - {None}
+        ids = set(map(id_of_checked, wanted))  # the schema checked their form
+        by_uid = {u: i for i, u in (run.store.uids(conn, parent, ids) if ids else {}).items()}
+        if not wanted <= by_uid.keys():
+            return None  # parent_not_found, in place
+        found_all.append(by_uid)
+    return found_all
+
+
+def _old_parents(run: BatchRun, heads: list[Any]) -> list[Column]:
+    return [[h[2 + k] for h in heads] for k in range(len(run.parent_refs))]
+
+
+def _count_children(
+    run: BatchRun,
+    columns: Sequence[Column],
+    step: int,
+    found: list[dict[str, int]] | None = None,
+) -> None:
+    """Children per parent id move by ``step`` for every non-null parent uid."""
+    for k, ((_, parent), uids) in enumerate(zip(run.parent_refs, columns, strict=True)):
+        by_uid = found[k] if found is not None else None
+        present = [u for u in uids if u is not None]
+        ids = (
+            map(by_uid.__getitem__, present) if by_uid is not None else map(id_of_checked, present)
+        )
+        delta = Counter(ids)
+        counts = run.child_delta.setdefault(parent, Counter())
+        if step > 0:
+            counts.update(delta)
+        else:
+            counts.subtract(delta)
