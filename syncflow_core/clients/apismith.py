@@ -18,6 +18,7 @@ shortest round-trip decimal text (plain notation, e.g. ``1000.5``, ``10000000000
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -107,6 +108,7 @@ class ApiSmithClient:
             retry=retry or RetryPolicy.from_settings(settings),
             transport=transport,
         )
+        self._lock = threading.Lock()
         self._pages = 0
         self._rows = 0
 
@@ -117,7 +119,8 @@ class ApiSmithClient:
     def counters(self) -> ApiSmithCounters:
         """Requests, retries, 429s, re-authentications, pages and rows so far."""
         base = self._http.counters
-        return ApiSmithCounters(**vars(base), pages=self._pages, rows=self._rows)
+        with self._lock:
+            return ApiSmithCounters(**vars(base), pages=self._pages, rows=self._rows)
 
     def entities(self) -> list[str]:
         """``GET /entities``."""
@@ -155,8 +158,9 @@ class ApiSmithClient:
                 params["cursor"] = cursor
             response = self._http.request("GET", path, params=params)
             frame, cursor = self._decode(response, columns, path)
-            self._pages += 1
-            self._rows += frame.height
+            with self._lock:
+                self._pages += 1
+                self._rows += frame.height
             if frame.height:
                 yield frame
             if cursor is None:

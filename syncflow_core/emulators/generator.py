@@ -34,7 +34,7 @@ from syncflow_core.emulators.messy import POOL_SIZE, Pool
 ROWVERSION_FORMAT = "%Y-%m-%d %H:%M:%S%.6f"  # Oracle TIMESTAMP(6) as APISmith prints it
 ROW_KEYS = {"idx": pl.Int64, "version": pl.Int64, "rv": pl.Int64}
 ERROR_COLUMNS = ("_error", "_error_column")
-_VERSION_MIX = 0xD6E8FEB86659FD93
+VERSION_MIX = 0xD6E8FEB86659FD93
 
 
 def keys(
@@ -97,6 +97,20 @@ class EntityGenerator:
             self._pools.pop(info.name, None)
 
     @property
+    def seed(self) -> int:
+        """The seed everything is drawn from."""
+        return self._seed
+
+    @property
+    def failing_share(self) -> float:
+        """Share of rows that must fail normalization."""
+        return self._failing_share
+
+    def pool(self, name: str) -> Pool | None:
+        """The value pool of a column (None for a code column)."""
+        return self._pools.get(name)
+
+    @property
     def failable(self) -> list[str]:
         """Columns that can make a row fail, in catalog order (the order of ``_error``)."""
         return [name for name, p in self._pools.items() if p.failable]
@@ -135,7 +149,7 @@ class EntityGenerator:
             self._prepare_exprs = [
                 [mix(pl.col("idx").cast(U64).xor(u64(row_salt))).alias("_h"),
                  pl.col("version").cast(U64).alias("_v")],
-                [mix(pl.col("_h") + pl.col("_v") * u64(_VERSION_MIX)).alias("_hv")],
+                [mix(pl.col("_h") + pl.col("_v") * u64(VERSION_MIX)).alias("_hv")],
                 [pl.when(fails).then(which % u64(max(failable, 1))).otherwise(u64(failable))
                  .alias("_fail"),
                  *(e.alias(n) for n, e in self._layout(self._layout_ctx).items())],
