@@ -18,11 +18,13 @@ shortest round-trip decimal text (plain notation, e.g. ``1000.5``, ``10000000000
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
-from types import TracebackType
+from types import EllipsisType, TracebackType
 
 import httpx
 import orjson
@@ -74,7 +76,9 @@ class ApiSmithCounters(RequestCounters):
 class ApiSmithClient:
     """Reads entities, schemas and pages of rows from APISmith (one connection pool).
 
-    Thread-safe; use it as a context manager (or call :meth:`close`).
+    Thread-safe; use it as a context manager (or call :meth:`close`). With ``prefetch``
+    (the default) the next page is requested while the current one is decoded and
+    consumed (see :class:`_PageFetcher`).
     """
 
     def __init__(
@@ -87,6 +91,7 @@ class ApiSmithClient:
         timeout_seconds: float | None = None,
         retry: RetryPolicy | None = None,
         transport: httpx.BaseTransport | None = None,
+        prefetch: bool = True,
     ) -> None:
         settings = settings or get_settings()
         if secret is None:
@@ -99,6 +104,7 @@ class ApiSmithClient:
             ttl_seconds=settings.jwt_ttl_seconds,
         )
         self.page_size = page_size or settings.page_size
+        self.prefetch = prefetch
         self._chunk_rows = settings.chunk_rows
         self._http = ServiceClient(
             SYSTEM,
@@ -152,19 +158,18 @@ class ApiSmithClient:
         columns = self._columns(entity, fields)
         if fields is not None:
             params["fields"] = ",".join(fields)
-        cursor: str | None = None
-        while True:
-            if cursor is not None:
-                params["cursor"] = cursor
-            response = self._http.request("GET", path, params=params)
-            frame, cursor = self._decode(response, columns, path)
-            with self._lock:
-                self._pages += 1
-                self._rows += frame.height
-            if frame.height:
-                yield frame
-            if cursor is None:
-                return
+        with _PageFetcher(self._http, path, params, ahead=self.prefetch) as fetcher:
+            pending: Future[httpx.Response] | None = fetcher.start(None)
+            while pending is not None:
+                response = pending.result()
+                guess = fetcher.speculate(response.content)
+                frame, cursor = self._decode(response, columns, path)
+                pending = fetcher.follow(guess, cursor)
+                with self._lock:
+                    self._pages += 1
+                    self._rows += frame.height
+                if frame.height:
+                    yield frame
 
     def frames(
         self,
@@ -272,3 +277,74 @@ def _text(value: object) -> str | None:
 def _float_text(value: float) -> str:
     """Shortest round-trip text in plain notation (``1000.5``, ``100000000000000000000``)."""
     return format(Decimal(repr(value)).normalize(), "f")
+
+
+_TAIL_CURSOR = re.compile(rb'"next_cursor"\s*:\s*(null|"(?:[^"\\]|\\.)*")\s*}\s*')
+
+
+def peek_cursor(body: bytes) -> str | EllipsisType | None:
+    """The ``next_cursor`` of a page read from its last bytes, ``...`` when not found there.
+
+    Only a guess (a server may put the key anywhere): the caller checks it against the
+    decoded page.
+    """
+    at = body.rfind(b'"next_cursor"')
+    match = _TAIL_CURSOR.fullmatch(body, at) if at >= 0 else None
+    if match is None:
+        return ...
+    try:
+        value = orjson.loads(match[1])
+    except orjson.JSONDecodeError:
+        return ...
+    return value if value is None or isinstance(value, str) else ...
+
+
+class _PageFetcher:
+    """Requests pages, optionally one ahead on a worker thread.
+
+    While page k is decoded and consumed, page k + 1 is already requested with the cursor
+    read from page k's last bytes (:func:`peek_cursor`); when the decoded cursor differs
+    the speculative answer is dropped and the right page requested. The server works and
+    the bytes travel while this process decodes, and memory stays at two pages.
+    """
+
+    def __init__(
+        self, http: ServiceClient, path: str, params: dict[str, str | int], *, ahead: bool
+    ) -> None:
+        self._http, self._path, self._params = http, path, params
+        self._worker = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="apismith-page") if ahead else None
+        )
+        self._speculated: tuple[str, Future[httpx.Response]] | None = None
+
+    def __enter__(self) -> _PageFetcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._worker is not None:  # an abandoned request finishes on its own
+            self._worker.shutdown(wait=False, cancel_futures=True)
+
+    def start(self, cursor: str | None) -> Future[httpx.Response]:
+        """Request the page after ``cursor`` (None: the first page)."""
+        params = self._params if cursor is None else {**self._params, "cursor": cursor}
+        if self._worker is not None:
+            return self._worker.submit(self._http.request, "GET", self._path, params=params)
+        done: Future[httpx.Response] = Future()
+        done.set_result(self._http.request("GET", self._path, params=params))
+        return done
+
+    def speculate(self, body: bytes) -> str | EllipsisType | None:
+        """Request the next page now if the body's tail names its cursor; returns the guess."""
+        guess = peek_cursor(body) if self._worker is not None else ...
+        if isinstance(guess, str):
+            self._speculated = (guess, self.start(guess))
+        return guess
+
+    def follow(
+        self, guess: str | EllipsisType | None, cursor: str | None
+    ) -> Future[httpx.Response] | None:
+        """The request of the next page: the speculative one if its guess was right."""
+        speculated, self._speculated = self._speculated, None
+        if speculated is not None and speculated[0] == cursor:
+            return speculated[1]
+        return None if cursor is None else self.start(cursor)

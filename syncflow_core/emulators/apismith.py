@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import threading
+import time
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
@@ -53,6 +54,7 @@ from syncflow_core.settings import DEV_APISMITH_SECRET, Settings
 
 AUDIENCE = "apismith"
 RUNTIME = "/api/v1/runtime/"
+VERIFIED_TOKENS = 64
 DEFAULT_SIZES = {"items": 1000, "work_centers": 50, "orders": 500, "order_lines": 2000}
 
 
@@ -153,6 +155,7 @@ class ApiSmithEmulator:
         self.erp = EmulatedErp(catalog or load_catalog(config.catalog_path), _options(config))
         self.fault_injector = FaultInjector(config.faults)
         self._cursors = CursorCodec(self._secret.encode())
+        self._verified: dict[str, float] = {}  # token -> exp, for tokens already verified
         self._lock = threading.Lock()
         self._requests: Counter[str] = Counter()
         self._rows: Counter[str] = Counter()
@@ -260,11 +263,20 @@ class ApiSmithEmulator:
         token = request.bearer_token()
         why = "missing bearer token"
         if token is not None:
-            try:
-                verify_token(token, self._secret, audience=AUDIENCE)
+            # A token already verified needs only its expiry checked (saves a signature
+            # check per page; the cache holds a few recent tokens).
+            expires = self._verified.get(token)
+            if expires is not None and time.time() < expires:
                 return None
+            try:
+                claims = verify_token(token, self._secret, audience=AUDIENCE)
             except TokenRejectedError as exc:
                 why = str(exc)
+            else:
+                if len(self._verified) >= VERIFIED_TOKENS:
+                    self._verified.clear()
+                self._verified[token] = float(claims["exp"])
+                return None
         return error_response(401, why, {"www-authenticate": "Bearer"})
 
     def _runtime(self, request: Request, parts: list[str]) -> Response:

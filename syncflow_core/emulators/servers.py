@@ -34,6 +34,7 @@ class RunningServer:
 
     url: str
     stop: Callable[[], None] = field(repr=False)
+    pid: int | None = None  # the server's process when it runs in its own one
 
     def __enter__(self) -> RunningServer:
         return self
@@ -133,7 +134,7 @@ def run_in_process(
     except BaseException:
         stop()
         raise
-    return RunningServer(url, stop)
+    return RunningServer(url, stop, pid=process.pid)
 
 
 def _serve_in_child(

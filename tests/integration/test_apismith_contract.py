@@ -72,6 +72,16 @@ def test_every_endpoint_refuses_bad_tokens_with_401(
     assert response.headers["www-authenticate"] == "Bearer"
 
 
+def test_a_token_that_expires_between_two_calls_is_refused(
+    emulated: tuple[RunningServer, ApiSmithEmulator],
+) -> None:
+    short = {"authorization": "Bearer " + token(exp=int(time.time()) + 2)}
+    url = emulated[0].url + f"{RUNTIME}/entities"
+    assert httpx.get(url, headers=short).status_code == 200
+    time.sleep(3.1)
+    assert_error(httpx.get(url, headers=short), 401, "expired")
+
+
 def test_an_unknown_entity_without_token_is_still_401(
     emulated: tuple[RunningServer, ApiSmithEmulator],
 ) -> None:

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import socket
-import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 
 import pytest
 
@@ -15,41 +12,11 @@ from syncflow_core.clients.auth import TokenMinter
 from syncflow_core.clients.errors import AuthError, PermanentError, RequestError, TransientError
 from syncflow_core.clients.http import ServiceClient
 from syncflow_core.clients.retry import RetryPolicy
-from syncflow_core.emulators.asgi import AsgiApp, Request, Response, json_response
+from syncflow_core.emulators.asgi import AsgiApp
 from syncflow_core.emulators.servers import RunningServer, run_in_thread
+from tests.integration.scripted_server import Script, Step
 
 SECRET = "scripted-server-secret-0123456789abcdef"
-
-
-@dataclass
-class Step:
-    """One scripted answer: status, JSON body, headers, and a delay before answering."""
-
-    status: int = 200
-    body: object = field(default_factory=lambda: {"ok": True})
-    headers: dict[str, str] = field(default_factory=dict)
-    delay: float = 0.0
-
-
-class Script:
-    """Answers requests with the next step (the last one repeats); records what came in."""
-
-    def __init__(self) -> None:
-        self.steps: list[Step] = [Step()]
-        self.seen: list[Request] = []
-        self._lock = threading.Lock()
-
-    def play(self, *steps: Step) -> None:
-        with self._lock:
-            self.steps, self.seen = list(steps), []
-
-    async def handle(self, request: Request) -> Response:
-        with self._lock:
-            self.seen.append(request)
-            step = self.steps.pop(0) if len(self.steps) > 1 else self.steps[0]
-        if step.delay:
-            await asyncio.sleep(step.delay)
-        return json_response(step.status, step.body, step.headers)
 
 
 @pytest.fixture(scope="module")
