@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
 
 import polars as pl
 
@@ -91,8 +92,7 @@ class EntityGenerator:
         self._recipes[info.name] = recipe
         self._prepare_exprs, self._object_exprs = None, {}
         if isinstance(recipe, erp_model.PoolRecipe):
-            rng = random.Random(f"{self._seed}:{self.entity}:{info.name}")
-            self._pools[info.name] = recipe.build(rng, info)
+            self._pools[info.name] = _pool(self._seed, self.entity, info, first_key)
         else:
             self._pools.pop(info.name, None)
 
@@ -255,6 +255,14 @@ class EntityGenerator:
         room = self.columns[name].length - len(recipe.prefix)
         width = pl.col(recipe.source).cast(pl.String).str.len_chars()
         return pl.when(width <= room - 2).then(variant).otherwise(u64(0))
+
+
+@lru_cache(maxsize=512)
+def _pool(seed: int, entity: str, info: ColumnInfo, first_key: bool) -> Pool:
+    """A column's pool; built once per process (a pool is immutable, emulators share it)."""
+    recipe = erp_model.recipe_for(entity, info, first_key)
+    assert isinstance(recipe, erp_model.PoolRecipe)
+    return recipe.build(random.Random(f"{seed}:{entity}:{info.name}"), info)
 
 
 PAD_LEFT = ("", "", "", "", "", "", "  ", " ")
