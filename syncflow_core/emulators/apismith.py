@@ -353,7 +353,7 @@ class ApiSmithEmulator:
 def create_app(config: ApiSmithConfig | None = None) -> AsgiApp:
     """The ASGI app; ``app.emulator`` is the :class:`ApiSmithEmulator` behind it."""
     emulator = ApiSmithEmulator(config or ApiSmithConfig())
-    app = AsgiApp(emulator.handle)
+    app = AsgiApp(emulator.handle, on_shutdown=emulator.erp.close)
     app.emulator = emulator  # type: ignore[attr-defined]
     return app
 

@@ -63,14 +63,20 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 class AsgiApp:
-    """Adapts a ``Request -> Response`` coroutine to ASGI (HTTP and lifespan)."""
+    """Adapts a ``Request -> Response`` coroutine to ASGI (HTTP and lifespan).
 
-    def __init__(self, handler: Handler) -> None:
+    ``on_shutdown`` runs when the server shuts down (lifespan), e.g. to stop workers.
+    """
+
+    def __init__(self, handler: Handler, on_shutdown: Callable[[], None] | None = None) -> None:
         self._handler = handler
+        self._on_shutdown = on_shutdown
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await _lifespan(receive, send)
+            if self._on_shutdown is not None:
+                self._on_shutdown()
             return
         if scope["type"] != "http":
             return

@@ -9,10 +9,11 @@ client's decoding instead of adding to it.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from typing import NamedTuple
 
 
@@ -33,6 +34,7 @@ class RenderedChunk(NamedTuple):
 
 
 Render = Callable[[], RenderedChunk]
+log = logging.getLogger(__name__)
 
 
 class ChunkCache:
@@ -44,6 +46,7 @@ class ChunkCache:
         self._entries: OrderedDict[Hashable, RenderedChunk] = OrderedDict()
         self._pending: dict[Hashable, Future[RenderedChunk]] = {}
         self._held = 0
+        self._closed = False
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chunk-read-ahead")
 
     def get(self, key: Hashable, render: Render) -> RenderedChunk:
@@ -55,7 +58,10 @@ class ChunkCache:
                 return hit
             pending = self._pending.get(key)
         if pending is not None:
-            return pending.result()
+            try:
+                return pending.result()
+            except (CancelledError, Exception) as exc:  # closed or failed ahead: render here
+                log.debug("read-ahead of %s did not finish (%r): rendering now", key, exc)
         chunk = render()
         self._store(key, chunk)
         return chunk
@@ -63,7 +69,7 @@ class ChunkCache:
     def read_ahead(self, key: Hashable, render: Render) -> None:
         """Render ``key`` in the background unless it is cached or already under way."""
         with self._lock:
-            if key in self._entries or key in self._pending:
+            if self._closed or key in self._entries or key in self._pending:
                 return
             self._pending[key] = self._worker.submit(self._render_ahead, key, render)
 
@@ -93,5 +99,7 @@ class ChunkCache:
                 self._held -= self._entries.pop(key).footprint
 
     def close(self) -> None:
-        """Stop the read-ahead worker (pending renders are dropped)."""
+        """Stop the read-ahead worker (pending renders are dropped; no more read-ahead)."""
+        with self._lock:
+            self._closed = True
         self._worker.shutdown(wait=False, cancel_futures=True)

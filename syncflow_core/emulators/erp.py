@@ -259,6 +259,10 @@ class EmulatedErp:
         state.generator.define(info)
         return info
 
+    def close(self) -> None:
+        """Stop the read-ahead worker (the emulator still answers, rendering on demand)."""
+        self._chunks.close()
+
     def live_rows(self, entity: str) -> pl.DataFrame:
         """Every live row (idx, version, rv) in scan order (tests compare against it)."""
         with self.lock:

@@ -291,7 +291,13 @@ def generic_recipe(column: ColumnInfo, first_key: bool) -> Recipe:
     if column.is_key:
         source = "row" if first_key else "one"
         return CodeRecipe(source, as_number=oracle.base in ("NUMBER", "FLOAT", "BINARY_DOUBLE"))
-    if oracle.base in ("VARCHAR2", "NVARCHAR2", "CHAR"):
+    if oracle.base == "CHAR":
+        return pool(
+            lambda r, c: messy.char_pool(
+                r, length=c.length, nullable=c.nullable, required=c.must_have
+            )
+        )
+    if oracle.base in ("VARCHAR2", "NVARCHAR2"):
         return _choice(("A", "B", "c", None)) if column.length < 4 else _text()
     if oracle.base == "CLOB":
         return pool(lambda r, c: messy.clob_pool(r))

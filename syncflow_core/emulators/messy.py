@@ -161,6 +161,20 @@ def clob_pool(rng: random.Random) -> Pool:
     return make_pool(drawn(rng, make))
 
 
+def char_pool(
+    rng: random.Random, *, length: int, nullable: bool = True, required: bool = False
+) -> Pool:
+    """CHAR(n): Oracle blank-pads every value to exactly n characters."""
+
+    def make(r: random.Random, n: int) -> Value:
+        if nullable and r.random() < 0.08:
+            return None
+        word = r.choice(WORDS).upper() if length > 3 else r.choice("ABCXYZ")
+        return word[:length].ljust(length)
+
+    return make_pool(drawn(rng, make), blank_failures(nullable) if required else ())
+
+
 def choice_pool(
     rng: random.Random,
     values: Sequence[Value],

@@ -342,6 +342,17 @@ def test_added_column_gets_a_generic_recipe() -> None:
                if not (isinstance(v, float) or "." in str(v)))  # fmt: skip
 
 
+def test_added_char_columns_are_blank_padded() -> None:
+    gen = EntityGenerator(catalog()["items"], seed=3, sizes=SIZES)
+    oracle = erp_model.parse_oracle_type("CHAR(8)")
+    gen.define(erp_model.ColumnInfo(name="GRADE", oracle=oracle, nullable=True))
+    values = [orjson.loads(v) for v in gen.encode(keys(range(300)), ["GRADE"])["GRADE"]]
+    texts = [v for v in values if v is not None]
+    assert texts
+    assert all(len(v) == 8 for v in texts)
+    assert any(v.endswith(" ") for v in texts)
+
+
 def test_check_sizes_refuses_codes_that_do_not_fit() -> None:
     with pytest.raises(ValueError, match="items"):
         erp_model.check_sizes({"items": 10**8})
