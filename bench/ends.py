@@ -22,7 +22,8 @@ from dataclasses import dataclass
 import orjson
 import polars as pl
 
-from syncflow_core.clients.apismith import ApiSmithClient, decode_page
+from syncflow_core.clients.apismith import ApiSmithClient
+from syncflow_core.clients.pages import decode_page
 from syncflow_core.emulators.apismith import ApiSmithConfig, create_app
 from syncflow_core.emulators.servers import RunningServer, run_in_process
 from syncflow_core.settings import Settings

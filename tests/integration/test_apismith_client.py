@@ -10,9 +10,10 @@ import orjson
 import polars as pl
 import pytest
 
-from syncflow_core.clients.apismith import ApiSmithClient, _decode_slowly
+from syncflow_core.clients.apismith import ApiSmithClient
 from syncflow_core.clients.bounds import RowversionBounds
 from syncflow_core.clients.errors import AuthError, RequestError, TransientError
+from syncflow_core.clients.pages import decode_page_slowly
 from syncflow_core.clients.retry import RetryPolicy
 from syncflow_core.emulators.apismith import ApiSmithEmulator
 from syncflow_core.emulators.servers import RunningServer
@@ -60,7 +61,7 @@ def test_frames_equal_the_servers_rows(emulated: tuple[RunningServer, ApiSmithEm
     body = orjson.dumps({"rows": raw, "next_cursor": None})
     with client_for(server.url) as client:
         names = client.schema("items").names
-        expected, _ = _decode_slowly(body, names)
+        expected, _ = decode_page_slowly(body, names)
         got = pl.concat(list(client.pages("items")))
     assert got.equals(expected)
     assert got["PART_NO"].to_list() == [r["PART_NO"] for r in raw]

@@ -5,9 +5,10 @@ from __future__ import annotations
 import orjson
 import polars as pl
 
-from syncflow_core.clients.apismith import ApiSmithClient, _PageFetcher, peek_cursor
+from syncflow_core.clients.apismith import ApiSmithClient
 from syncflow_core.clients.auth import TokenMinter
 from syncflow_core.clients.http import ServiceClient
+from syncflow_core.clients.pages import PageFetcher, peek_cursor
 from syncflow_core.emulators.asgi import AsgiApp
 from syncflow_core.emulators.servers import run_in_thread
 from syncflow_core.settings import Settings
@@ -40,7 +41,7 @@ def test_a_wrong_guess_requests_the_right_page() -> None:
     with run_in_thread(AsgiApp(script.handle)) as server:
         http = ServiceClient("Scripted", server.url, TokenMinter(SECRET, audience="apismith"))
         script.play(Step(200, page))
-        with http, _PageFetcher(http, "/p", {"limit": 5}, ahead=True) as fetcher:
+        with http, PageFetcher(http, "/p", {"limit": 5}, ahead=True) as fetcher:
             guess = fetcher.speculate(orjson.dumps({"rows": [], "next_cursor": "guessed"}))
             assert guess == "guessed"
             nxt = fetcher.follow(guess, "actual")

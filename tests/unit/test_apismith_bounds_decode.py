@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from syncflow_core.clients.apismith import _decode_slowly, decode_page
 from syncflow_core.clients.bounds import RowversionBounds
+from syncflow_core.clients.pages import decode_page, decode_page_slowly
 
 
 def test_day_window_and_watermark() -> None:
@@ -88,7 +88,7 @@ json_values = st.one_of(
 def test_fast_decode_equals_the_reference(rows: list[dict[str, object]]) -> None:
     body = orjson.dumps({"entity": "x", "rows": rows, "next_cursor": None})
     fast, _ = decode_page(body, ["A", "B", "C"])
-    slow, _ = _decode_slowly(body, ["A", "B", "C"])
+    slow, _ = decode_page_slowly(body, ["A", "B", "C"])
     assert fast.equals(slow)
     for row, got in zip(rows, fast.iter_rows(named=True), strict=True):
         for name in "ABC":

@@ -11,6 +11,7 @@ MODULES = [
     "syncflow_core.clients.apismith",
     "syncflow_core.clients.bounds",
     "syncflow_core.clients.http",
+    "syncflow_core.clients.pages",
     "syncflow_core.emulators.apismith",
     "syncflow_core.emulators.cursor",
     "syncflow_core.emulators.faults",
