@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -70,30 +71,56 @@ def server_rss_mb(pid: int | None) -> float:
     return float("nan")
 
 
-def scan(server: RunningServer, label: str, **pages_args: object) -> None:
+@dataclass
+class Run:
+    """One scan: rows/s, and CPU per page of this process and of the server."""
+
+    rows_per_second: float
+    client_ms: float
+    server_ms: float
+    server_rss_mb: float
+
+
+def scan(server: RunningServer, **pages_args: object) -> Run:
     settings = Settings(apismith_url=server.url, apismith_jwt_secret=SECRET)
     with ApiSmithClient(settings) as client:
         clock = Clock(server.pid)
         rows = sum(frame.height for frame in client.pages("items", **pages_args))  # type: ignore[arg-type]
         wall, cpu, server_cpu = clock.lap()
         pages = client.counters.pages
-    print(
-        f"  {label:34s} {rows:>9,} rows {wall:6.2f} s {rows / wall:>10,.0f} rows/s | "
-        f"per page: client CPU {cpu / pages * 1e3:.2f} ms, server CPU "
-        f"{server_cpu / pages * 1e3:.2f} ms | server RSS {server_rss_mb(server.pid):,.0f} MB"
-    )
+    return Run(rows / wall, cpu / pages * 1e3, server_cpu / pages * 1e3, server_rss_mb(server.pid))
+
+
+# In this order on a fresh server: the first scan of each kind renders the rows (cold).
+CASES: list[tuple[str, dict[str, object]]] = [
+    ("cold, limit 1000 (default)", {}),
+    ("warm, limit 1000 (default)", {}),
+    ("warm, limit 10000", {"limit": 10_000}),
+    ("key-only fields=PART_NO, cold", {"fields": ["PART_NO"]}),
+    ("key-only fields=PART_NO, warm", {"fields": ["PART_NO"]}),
+]
 
 
 def bench_apismith(args: argparse.Namespace) -> None:
     """APISmith -> ApiSmithClient -> frames, the server in its own process."""
-    print(f"== apismith: items of {args.rows:,} rows, server in its own process, 2 cores shared")
+    print(
+        f"== apismith: items of {args.rows:,} rows, server in its own process, "
+        f"{args.repeat} fresh server(s); rows/s best / median"
+    )
     config = ApiSmithConfig(sizes={"items": args.rows}, jwt_secret=SECRET, cache_mb=args.cache_mb)
-    with run_in_process(create_app, config) as server:
-        scan(server, "cold, limit 1000 (default)")
-        scan(server, "warm, limit 1000 (default)")
-        scan(server, "warm, limit 10000", limit=10_000)
-        scan(server, "key-only fields=PART_NO, cold", fields=["PART_NO"])
-        scan(server, "key-only fields=PART_NO, warm", fields=["PART_NO"], limit=10_000)
+    runs: dict[str, list[Run]] = {label: [] for label, _ in CASES}
+    for _ in range(args.repeat):
+        with run_in_process(create_app, config) as server:
+            for label, pages_args in CASES:
+                runs[label].append(scan(server, **pages_args))
+    for label, done in runs.items():
+        speeds = sorted(r.rows_per_second for r in done)
+        middle = done[len(done) // 2]
+        print(
+            f"  {label:31s} {speeds[-1]:>10,.0f} / {statistics.median(speeds):>10,.0f} rows/s | "
+            f"per page: client CPU {middle.client_ms:5.2f} ms, server CPU "
+            f"{middle.server_ms:5.2f} ms | server RSS {max(r.server_rss_mb for r in done):,.0f} MB"
+        )
 
 
 def bench_decode(args: argparse.Namespace) -> None:
@@ -153,10 +180,12 @@ def main() -> None:
     parser.add_argument("sections", nargs="*", choices=[*SECTIONS, []], help="default: all")
     parser.add_argument("--rows", type=int, default=1_000_000, help="items rows (apismith)")
     parser.add_argument("--cache-mb", type=int, default=512, help="emulator chunk cache")
+    parser.add_argument("--repeat", type=int, default=3, help="fresh servers (apismith)")
     args = parser.parse_args()
     print(f"load average before: {os.getloadavg()[0]:.2f} (other processes share the cores)")
     for name in args.sections or SECTIONS:
         SECTIONS[name](args)
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":
