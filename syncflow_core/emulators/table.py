@@ -141,6 +141,8 @@ class ErpTable:
         if after is not None:
             start = max(start, self._first_base_after(after))
         end = self.first_base_at(hi + 1)
+        if start >= end:
+            return []
         stop = min(end, start + want)
         while True:
             moved = self._moved_between(start, stop)

@@ -135,3 +135,11 @@ def scan_from(
         if not page.more:
             return out
         after = page.last()
+
+
+def test_a_cursor_past_the_window_ends_the_scan() -> None:
+    table = ErpTable(base_rows=10, start_us=0, span_us=100)
+    table.apply(change=[6])  # a moved row between the window's end and the cursor
+    page = table.page(lo=0, hi=35, after=(95, 9), limit=5)
+    assert page.count == 0
+    assert not page.more
