@@ -4,6 +4,8 @@ The rowversion fast path lives in the fetch (only rows above a window's watermar
 asked for); what arrives is compared here by data hash:
 
 - no state for the key          -> ``insert``
+- state of a newer rowversion    -> ``skip`` (a stale row: a re-driven old version must
+                                   never undo a newer one)
 - state, but another data hash  -> ``update`` (a state row whose hash is null was marked
                                    dirty by a repair and is always updated)
 - state with the same data hash -> ``skip``
@@ -20,8 +22,6 @@ whole source with the state, behind a guard against mass deletion.
 """
 
 from __future__ import annotations
-
-import datetime as dt
 
 import polars as pl
 
@@ -45,15 +45,23 @@ class MassDeleteRefusedError(RuntimeError):
 
 def plan_delta(records: pl.DataFrame, state: pl.DataFrame) -> pl.DataFrame:
     """Add ``op``, ``uid`` and ``prev_data_hash`` to prepared records (order kept)."""
-    known = state.select(
+    newer = pl.lit(False)
+    columns = [
         pl.col("erp_key_hash"),
         pl.col("uid"),
         pl.col("erp_data_hash").alias("prev_data_hash"),
-    )
-    joined = records.join(known, on="erp_key_hash", how="left", maintain_order="left")
+    ]
+    if "erp_rowversion" in state.columns and "erp_rowversion" in records.columns:
+        columns.append(pl.col("erp_rowversion").alias("prev_rowversion"))
+        newer = pl.col("prev_rowversion").fill_null(pl.col("erp_rowversion")) > pl.col(
+            "erp_rowversion"
+        )
+    joined = records.join(state.select(columns), on="erp_key_hash", how="left", maintain_order="left")
     op = (
         pl.when(pl.col("uid").is_null())
         .then(pl.lit(OP_INSERT))
+        .when(newer)
+        .then(pl.lit(OP_SKIP))
         .when(
             pl.col("prev_data_hash").is_null()
             | (pl.col("prev_data_hash") != pl.col("erp_data_hash"))
@@ -69,23 +77,22 @@ def plan_deletes(
     source_keys: pl.Series,
     state: pl.DataFrame,
     *,
-    scan_started_at: dt.datetime,
+    protected: pl.Series | None = None,
     guard_share: float,
     force: bool = False,
 ) -> pl.DataFrame:
     """State rows whose key is no longer in the source: ``erp_key_hash``, ``uid``.
 
-    ``state`` needs ``erp_key_hash``, ``uid`` and ``last_synced_at``. Rows synced after the
-    scan started are never deleted: a concurrent sync may have inserted a row the scan had
-    already passed. Refuses (:class:`MassDeleteRefusedError`) to delete more than
-    ``guard_share`` of the entity unless ``force``.
+    ``protected`` keys are never deleted: those synced after the key scan started (a
+    concurrent sync may have inserted a row the scan had already passed). Refuses
+    (:class:`MassDeleteRefusedError`) to delete more than ``guard_share`` of the entity's
+    synced records unless ``force``.
     """
-    present = pl.DataFrame({"erp_key_hash": source_keys.unique()})
-    gone = (
-        state.filter(pl.col("last_synced_at") < scan_started_at)
-        .join(present, on="erp_key_hash", how="anti")
-        .select("erp_key_hash", "uid")
-    )
+    present = pl.DataFrame({"erp_key_hash": source_keys}).unique()
+    gone = state.select("erp_key_hash", "uid").join(present, on="erp_key_hash", how="anti")
+    if protected is not None and protected.len():
+        kept = pl.DataFrame({"erp_key_hash": protected}).unique()
+        gone = gone.join(kept, on="erp_key_hash", how="anti")
     total = state.height
     if not force and gone.height and gone.height > guard_share * total:
         raise MassDeleteRefusedError(entity, gone.height, total, guard_share)

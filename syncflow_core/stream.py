@@ -19,7 +19,7 @@ import datetime as dt
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import polars as pl
 
@@ -39,13 +39,23 @@ class Chunk:
     the form of ``failed_records``; ``pending`` the children parked by stage 7.
     """
 
-    window: Window
+    window: Window | None  # None: rows taken from a queue (re-drive), not a window
     seq: int
     final: bool
     frame: pl.DataFrame
     high_rowversion: dt.datetime | None = None
     failed: list[pl.DataFrame] = field(default_factory=list)
     pending: pl.DataFrame | None = None
+    #: what stages 2-4 hand each other (``syncflow_core.normalize.stages``)
+    staged: Any = None
+    #: rows stage 6 found unchanged (kept for a re-drive, which books them as settled)
+    skipped: pl.DataFrame | None = None
+    #: re-drive of failed records: rows failing stages 2-5 again (``id`` + error columns),
+    #: and queue ids settled without a write (superseded duplicates)
+    requeue: pl.DataFrame | None = None
+    settled_ids: pl.Series | None = None
+    #: re-drive of parked children: the keys whose next check has come
+    due_keys: pl.Series | None = None
     metrics: BatchMetrics = field(default_factory=BatchMetrics)
 
     @property

@@ -29,27 +29,33 @@ def test_plan_delta_insert_update_skip_and_dirty_state() -> None:
     assert delta["prev_data_hash"].to_list() == [None, "2", "9", None]
 
 
-def test_plan_deletes_ignores_rows_synced_after_the_scan_and_guards() -> None:
-    t0 = dt.datetime(2025, 12, 8, 10)
+def test_plan_delta_never_sends_a_row_older_than_the_state() -> None:
+    t = dt.datetime(2025, 12, 8, 10)
+    records = pl.DataFrame(
+        {"erp_key_hash": ["a", "b"], "erp_data_hash": ["old", "new"], "erp_rowversion": [t, t]}
+    )
     state = pl.DataFrame(
         {
-            "erp_key_hash": [f"k{i}" for i in range(20)],
-            "uid": [f"u{i}" for i in range(20)],
-            "last_synced_at": [t0] * 19 + [t0 + dt.timedelta(hours=1)],
+            "erp_key_hash": ["a", "b"],
+            "uid": ["u-a", "u-b"],
+            "erp_data_hash": ["newer", "older"],
+            "erp_rowversion": [t + dt.timedelta(seconds=1), t - dt.timedelta(seconds=1)],
         }
     )
-    source = pl.Series([f"k{i}" for i in range(18)])
-    gone = plan_deletes(
-        "items", source, state, scan_started_at=t0 + dt.timedelta(minutes=5), guard_share=0.1
+    assert plan_delta(records, state)["op"].to_list() == ["skip", "update"]
+
+
+def test_plan_deletes_leaves_protected_keys_and_guards() -> None:
+    state = pl.DataFrame(
+        {"erp_key_hash": [f"k{i}" for i in range(20)], "uid": [f"u{i}" for i in range(20)]}
     )
-    assert gone["erp_key_hash"].to_list() == ["k18"]  # k19 was synced after the scan began
-    with pytest.raises(
-        MassDeleteRefusedError, match=r"items: reconciliation would delete 17 of 20"
-    ):
-        plan_deletes("items", source[:2], state, scan_started_at=t0 + dt.timedelta(minutes=5),
-                     guard_share=0.1)  # fmt: skip
-    forced = plan_deletes("items", source[:2], state, scan_started_at=t0 + dt.timedelta(minutes=5),
-                          guard_share=0.1, force=True)  # fmt: skip
+    source = pl.Series([f"k{i}" for i in range(18)])
+    recent = pl.Series(["k19"])  # synced after the key scan began
+    gone = plan_deletes("items", source, state, protected=recent, guard_share=0.1)
+    assert gone.to_dicts() == [{"erp_key_hash": "k18", "uid": "u18"}]
+    with pytest.raises(MassDeleteRefusedError, match=r"items: reconciliation would delete 17 of 20"):
+        plan_deletes("items", source[:2], state, protected=recent, guard_share=0.1)
+    forced = plan_deletes("items", source[:2], state, protected=recent, guard_share=0.1, force=True)
     assert forced.height == 17
 
 

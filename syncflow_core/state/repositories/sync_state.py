@@ -119,6 +119,16 @@ class SyncStateRepository(Repository):
             )
             return int(c.execute(stmt).rowcount)
 
+    def synced_since(
+        self, entity: str, since: dt.datetime, *, conn: Connection | None = None
+    ) -> pl.Series:
+        """Key hashes written at or after ``since`` (a reconciliation leaves them alone)."""
+        stmt = sa.select(T.c.erp_key_hash).where(
+            T.c.entity == entity, T.c.last_synced_at >= naive_utc(since)
+        )
+        with self._read(conn) as c:
+            return read_frame(c, stmt)["erp_key_hash"]
+
     def count(self, entity: str, *, conn: Connection | None = None) -> int:
         """How many keys of ``entity`` the state holds."""
         stmt = sa.select(sa.func.count()).select_from(T).where(T.c.entity == entity)

@@ -1,0 +1,385 @@
+"""One batch through the nine stages, callable without Dagster.
+
+>>> with SyncEnv.from_settings() as env:                      # doctest: +SKIP
+...     result = sync_window(env, "items", Window.day(dt.date(2025, 12, 8)))
+...     result.metrics.rows_inserted
+
+A batch is opened (a ``sync_batches`` row and a lease on its windows), then its chunks are
+pulled through the stages one at a time: fetch → normalize → validate → map → identity →
+delta → resolve → ingest → track. Each stage is a function of (batch, chunk); the Dagster
+layer gives each its own op and passes the lazy :class:`ChunkStream` between them, so a
+chunk's state is committed before the next chunk is fetched. :func:`finish` closes the
+batch: the accounting invariant, the ``sync_batches`` row, the lease.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from syncflow_core import delta as delta_stage
+from syncflow_core import ingest as ingest_stage
+from syncflow_core import track as track_stage
+from syncflow_core.catalog import EntitySpec
+from syncflow_core.clients.bounds import RowversionBounds
+from syncflow_core.env import SyncEnv
+from syncflow_core.lease import Lease, holder_name
+from syncflow_core.metrics import BatchMetrics
+from syncflow_core.normalize import stages as norm
+from syncflow_core.resolve import resolve_parents
+from syncflow_core.state.clock import utcnow
+from syncflow_core.stream import Chunk, ChunkStream
+from syncflow_core.windows import Window, to_source_time
+
+log = logging.getLogger(__name__)
+
+STAGES = (
+    "fetch",
+    "normalize",
+    "validate",
+    "map",
+    "identity",
+    "delta",
+    "resolve",
+    "ingest",
+    "track",
+)
+
+
+@dataclass
+class Batch:
+    """An open batch: what it works on, its lease, and what it has counted so far."""
+
+    env: SyncEnv
+    spec: EntitySpec
+    uid: str
+    kind: str
+    windows: list[Window]
+    lease: Lease | None
+    started_at: dt.datetime
+    full_rescan: bool = False
+    metrics: BatchMetrics = field(default_factory=BatchMetrics)
+    errors: Counter[tuple[str, str]] = field(default_factory=Counter)
+    high_marks: dict[str, dt.datetime] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    state_ready: bool = False
+    #: a re-drive books outcomes against its queue: "failed" or "pending" (None: a sync)
+    queue: str | None = None
+
+    @property
+    def entity(self) -> str:
+        return self.spec.name
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What a finished batch did."""
+
+    batch_uid: str
+    entity: str
+    kind: str
+    status: str
+    metrics: BatchMetrics
+    errors: dict[str, int]
+    windows: list[str]
+    seconds: float
+    error_message: str | None = None
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.metrics.rows_fetched / self.seconds if self.seconds > 0 else 0.0
+
+
+# --- opening and closing -------------------------------------------------------------------
+
+
+def open_batch(
+    env: SyncEnv,
+    entity: str,
+    windows: Sequence[Window],
+    *,
+    kind: str = "sync",
+    dagster_run_id: str | None = None,
+    full_rescan: bool = False,
+    lease_keys: Sequence[str] | None = None,
+) -> Batch:
+    """Start a batch on ``windows`` of ``entity``: a ``sync_batches`` row and the lease.
+
+    Raises :class:`~syncflow_core.lease.LeaseHeldError` (the batch recorded as failed)
+    when another run holds one of the windows.
+    """
+    spec = env.spec(entity)
+    ordered = sorted(windows)
+    uid = env.store.batches.start(
+        entity,
+        kind=kind,
+        window_start=ordered[0].start if ordered else None,
+        window_end=ordered[-1].end if ordered else None,
+        dagster_run_id=dagster_run_id,
+    )
+    keys = list(lease_keys) if lease_keys is not None else [w.key for w in ordered]
+    lease = Lease(env.store, entity, keys, holder_name(uid), env.settings.lease_seconds)
+    try:
+        lease.acquire()
+    except Exception as exc:
+        env.store.batches.finish(uid, status="failed", error_message=str(exc))
+        raise
+    return Batch(
+        env=env,
+        spec=spec,
+        uid=uid,
+        kind=kind,
+        windows=ordered,
+        lease=lease,
+        started_at=utcnow(),
+        full_rescan=full_rescan,
+    )
+
+
+def finish(batch: Batch, *, error: BaseException | None = None) -> BatchResult:
+    """Close ``batch``: check the accounting, record it, release the lease."""
+    metrics = batch.metrics
+    metrics.stage_seconds = dict(batch.seconds)
+    status, message = "succeeded", None
+    try:
+        if error is None and batch.kind != "reconcile":  # deletions are not fetched rows
+            metrics.check_accounting()
+    except Exception as exc:
+        error = exc
+    if error is not None:
+        status, message = "failed", f"{type(error).__name__}: {error}"
+    try:
+        batch.env.store.batches.finish(
+            batch.uid,
+            status=status,
+            error_message=message,
+            metrics={"stage_seconds": metrics.stage_seconds, "errors": _error_map(batch)},
+            success_rate=metrics.success_rate,
+        )
+    finally:
+        if batch.lease is not None:
+            batch.lease.release()
+    elapsed = (utcnow() - batch.started_at).total_seconds()
+    result = BatchResult(
+        batch_uid=batch.uid,
+        entity=batch.entity,
+        kind=batch.kind,
+        status=status,
+        metrics=metrics,
+        errors=_error_map(batch),
+        windows=[w.key for w in batch.windows],
+        seconds=elapsed,
+        error_message=message,
+    )
+    log.info(
+        "%s %s batch %s %s: %s",
+        batch.entity,
+        batch.kind,
+        batch.uid,
+        status,
+        {k: v for k, v in metrics.as_dict().items() if k != "stage_seconds"},
+    )
+    return result
+
+
+def _error_map(batch: Batch) -> dict[str, int]:
+    return {f"{stage}:{kind}": n for (stage, kind), n in sorted(batch.errors.items())}
+
+
+# --- the nine stages -------------------------------------------------------------------------
+
+
+def fetch(batch: Batch) -> ChunkStream[Chunk]:
+    """Stage 1: each window's rows above its watermark, in chunks of ``chunk_rows``."""
+    return ChunkStream(batch.entity, _fetch_chunks(batch), batch.seconds).timed_source("fetch")
+
+
+def _fetch_chunks(batch: Batch) -> Iterator[Chunk]:
+    env, spec = batch.env, batch.spec
+    marks: dict[dt.datetime, dt.datetime] = {}
+    if batch.windows and not batch.full_rescan:
+        marks = env.store.watermarks.get(
+            batch.entity, batch.windows[0].start, batch.windows[-1].end
+        )
+    seq = 0
+    for window in batch.windows:
+        bounds = _bounds(spec, window, marks.get(window.start))
+        previous: Chunk | None = None
+        for frame in env.apismith.frames(
+            batch.entity, bounds=bounds, chunk_rows=env.settings.chunk_rows
+        ):
+            if batch.lease is not None:
+                batch.lease.check()
+            if previous is not None:
+                yield previous
+            previous = Chunk(window=window, seq=seq, final=False, frame=frame)
+            previous.metrics.rows_fetched = frame.height
+            seq += 1
+        if previous is not None:
+            previous.final = True
+            yield previous
+
+
+def _bounds(spec: EntitySpec, window: Window, mark: dt.datetime | None) -> RowversionBounds:
+    tz = spec.source_timezone
+    start, end = to_source_time(window.start, tz), to_source_time(window.end, tz)
+    if mark is not None and mark >= window.start:
+        return RowversionBounds(gt=to_source_time(mark, tz), lt=end)
+    return RowversionBounds(ge=start, lt=end)
+
+
+def normalize(batch: Batch, chunk: Chunk) -> Chunk:
+    """Stage 2: layers 1-4 (and the defaults and transforms of layer 5) over every column."""
+    chunk.staged = norm.normalize(batch.spec, chunk.frame)
+    return chunk
+
+
+def validate(batch: Batch, chunk: Chunk) -> Chunk:
+    """Stage 3: rows with an error leave for ``failed_records`` (first failing field)."""
+    chunk.staged, failed = norm.validate(batch.spec, chunk.staged)
+    chunk.failed.append(failed)
+    counts = norm.stage_counts(chunk.frame.height, failed)
+    chunk.metrics.rows_normalized = counts["rows_normalized"]
+    chunk.metrics.rows_validated = counts["rows_validated"]
+    chunk.metrics.rows_mapped = counts["rows_mapped"]
+    chunk.metrics.rows_failed += failed.height
+    return chunk
+
+
+def map_fields(batch: Batch, chunk: Chunk) -> Chunk:
+    """Stage 4: the target fields, in catalog order, with their normalized types."""
+    chunk.staged = norm.map_fields(batch.spec, chunk.staged)
+    return chunk
+
+
+def identity(batch: Batch, chunk: Chunk) -> Chunk:
+    """Stage 5: ``erp_key_hash``, ``erp_data_hash``, ``erp_rowversion``; newest per key."""
+    records, superseded = norm.identify(batch.spec, chunk.staged)
+    chunk.staged = None
+    chunk.frame = records
+    chunk.metrics.rows_superseded = superseded
+    chunk.high_rowversion = _high_mark(records, chunk.failed)
+    return chunk
+
+
+def _high_mark(records: pl.DataFrame, failed: list[pl.DataFrame]) -> dt.datetime | None:
+    values = [f["erp_rowversion"].max() for f in (records, *failed) if f.height]
+    present = [v for v in values if isinstance(v, dt.datetime)]
+    return max(present) if present else None
+
+
+def delta(batch: Batch, chunk: Chunk) -> Chunk:
+    """Stage 6: insert / update / skip by one join against ``erp_sync_state``."""
+    ensure_state(batch)
+    if chunk.frame.is_empty():
+        chunk.frame = chunk.frame.with_columns(
+            pl.lit(None, pl.String).alias(c) for c in ("uid", "prev_data_hash", "op")
+        )
+        return chunk
+    state = batch.env.store.load_sync_state_for_keys(batch.entity, chunk.frame["erp_key_hash"])
+    chunk.frame = delta_stage.plan_delta(chunk.frame, state)
+    return chunk
+
+
+def ensure_state(batch: Batch) -> None:
+    """Rebuild ``erp_sync_state`` from ScheduleHub's ``/index`` when there is none (a
+    first run, or a lost state database), so a lost database never creates duplicates."""
+    if batch.state_ready:
+        return
+    track_stage.rebuild_state_if_empty(batch.env, batch.entity, batch.uid)
+    batch.state_ready = True
+
+
+def resolve(batch: Batch, chunk: Chunk) -> Chunk:
+    """Stage 7: parents' uids joined in; rows whose parent is unknown are parked."""
+    skip = pl.col("op") == delta_stage.OP_SKIP
+    sending = chunk.frame.filter(~skip)
+    chunk.skipped = chunk.frame.filter(skip)
+    chunk.metrics.rows_skipped += chunk.skipped.height
+    resolved, orphans = resolve_parents(
+        batch.spec, batch.env.catalog, sending, _parent_lookup(batch.env)
+    )
+    chunk.frame = resolved
+    chunk.pending = orphans
+    return chunk
+
+
+def _parent_lookup(env: SyncEnv) -> Any:
+    def lookup(parent: str, keys: pl.Series) -> pl.DataFrame:
+        return env.store.load_sync_state_for_keys(parent, keys).select("erp_key_hash", "uid")
+
+    return lookup
+
+
+def ingest(batch: Batch, chunk: Chunk) -> Chunk:
+    """Stage 8: the writes through the batch endpoint; one outcome per row."""
+    if chunk.frame.is_empty():
+        chunk.frame = chunk.frame.with_columns(
+            pl.lit(None, pl.String).alias(c) for c in ingest_stage.OUTCOME_COLUMNS
+        ).with_columns(pl.lit(None, pl.String).alias("body"))
+        return chunk
+    fields = track_stage.record_fields(batch.spec)
+    ops = chunk.frame.with_columns(ingest_stage.encode_bodies(chunk.frame, fields))
+    chunk.frame = ingest_stage.ingest(batch.env.schedulehub, batch.entity, ops)
+    return chunk
+
+
+def track(batch: Batch, chunk: Chunk) -> Chunk:
+    """Stage 9: state, dead letters, parked children, counts and watermark, one transaction."""
+    track_stage.commit_chunk(batch, chunk)
+    batch.metrics.add(chunk.metrics)
+    return chunk
+
+
+# --- whole batches -----------------------------------------------------------------------
+
+
+def stages(batch: Batch) -> ChunkStream[Chunk]:
+    """The nine stages over ``batch``, lazily: iterate to run them chunk by chunk."""
+    stream = fetch(batch)
+    for name, fn in (
+        ("normalize", normalize),
+        ("validate", validate),
+        ("map", map_fields),
+        ("identity", identity),
+        ("delta", delta),
+        ("resolve", resolve),
+        ("ingest", ingest),
+        ("track", track),
+    ):
+        stream = stream.map(name, lambda chunk, fn=fn: fn(batch, chunk))
+    return stream
+
+
+def drain(batch: Batch, stream: ChunkStream[Chunk]) -> BatchResult:
+    """Run ``stream`` to its end and finish the batch (failed if a stage raised)."""
+    try:
+        for _ in stream:
+            pass
+    except BaseException as exc:
+        result = finish(batch, error=exc)
+        log.error("%s batch %s failed: %s", batch.entity, batch.uid, result.error_message)
+        raise
+    return finish(batch)
+
+
+def sync_window(
+    env: SyncEnv,
+    entity: str,
+    windows: Window | Sequence[Window],
+    *,
+    full_rescan: bool = False,
+    dagster_run_id: str | None = None,
+) -> BatchResult:
+    """Sync ``entity`` over one or more rowversion windows; returns the batch's result."""
+    chosen = [windows] if isinstance(windows, Window) else list(windows)
+    batch = open_batch(
+        env, entity, chosen, full_rescan=full_rescan, dagster_run_id=dagster_run_id
+    )
+    return drain(batch, stages(batch))

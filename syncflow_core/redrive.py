@@ -1,0 +1,160 @@
+"""Re-drive: failed records that are due, and parked children whose parent may be there.
+
+A re-drive batch takes rows out of one of the two queues and sends them through stages
+6-9 again (a failed record of a data error goes through stages 2-5 first, with today's
+catalog). Its track stage books outcomes against the queue rows themselves:
+
+- a failed record that goes through, or turns out stale, is resolved; one that fails
+  again has its retry recorded (60, 120, 240 s, then ``dead``);
+- a parked child whose parent is now known is sent and leaves the queue; a due one still
+  without its parent waits longer (5, 10, 20, 40 min), and after the fifth try is
+  dead-lettered as ``parent_missing``.
+
+A row older than what the state already holds for its key is skipped in stage 6: a newer
+version went through since, and sending the old one would undo it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import orjson
+import polars as pl
+
+from syncflow_core.env import SyncEnv
+from syncflow_core.normalize import stages as norm
+from syncflow_core.pipeline import (
+    Batch,
+    BatchResult,
+    delta,
+    drain,
+    finish,
+    ingest,
+    open_batch,
+    resolve,
+    track,
+)
+from syncflow_core.state.clock import utcnow
+from syncflow_core.stream import Chunk, ChunkStream
+from syncflow_core.track import QUEUE_ID, decode_records
+
+log = logging.getLogger(__name__)
+
+DATA_STAGES = ("normalize", "validate", "map")
+
+
+@dataclass(frozen=True)
+class Due:
+    """How much waits in the two queues (what the re-drive sensor looks at)."""
+
+    failed: int
+    pending: int
+
+    @property
+    def any(self) -> bool:
+        return bool(self.failed or self.pending)
+
+
+def due(env: SyncEnv, now: dt.datetime | None = None) -> Due:
+    """Failed records and parked children due at ``now``."""
+    now = now or utcnow()
+    return Due(env.store.failed.due(now=now).height, env.store.pending.due(now=now).height)
+
+
+def redrive(
+    env: SyncEnv, *, now: dt.datetime | None = None, dagster_run_id: str | None = None
+) -> list[BatchResult]:
+    """Re-drive both queues of every entity, parents first; one batch per entity and queue."""
+    now = now or utcnow()
+    results = []
+    for entity in env.parents_first():
+        for run in (redrive_failed, redrive_pending):
+            result = run(env, entity, now=now, dagster_run_id=dagster_run_id)
+            if result is not None:
+                results.append(result)
+    return results
+
+
+def redrive_failed(
+    env: SyncEnv, entity: str, *, now: dt.datetime, dagster_run_id: str | None = None
+) -> BatchResult | None:
+    """Send ``entity``'s due failed records again; ``None`` when none is due."""
+    queue = env.store.failed.due(now=now, entity=entity)
+    if queue.is_empty():
+        return None
+    batch = open_batch(
+        env, entity, [], kind="redrive", lease_keys=["redrive"], dagster_run_id=dagster_run_id
+    )
+    batch.queue = "failed"
+    chunk = Chunk(window=None, seq=0, final=True, frame=pl.DataFrame())
+    chunk.metrics.rows_fetched = queue.height
+    try:
+        chunk.frame = _records_from_failed(batch, chunk, queue)
+    except BaseException as exc:
+        finish(batch, error=exc)
+        raise
+    return drain(batch, _resend(batch, [chunk]))
+
+
+def _records_from_failed(batch: Batch, chunk: Chunk, queue: pl.DataFrame) -> pl.DataFrame:
+    """The queue's rows as prepared records with their queue id; rows that still fail
+    stages 2-5 are kept on the chunk for track to record a retry."""
+    spec = batch.spec
+    is_data = pl.col("stage_failed").is_in(DATA_STAGES)
+    data, sent = queue.filter(is_data), queue.filter(~is_data)
+    frames = []
+    if data.height:
+        rows = [orjson.loads(text) for text in data["raw_data"].fill_null("{}")]
+        prepared = norm.prepare_indexed(spec, rows)
+        data_ids = data["id"]
+        frames.append(
+            prepared.records.with_columns(
+                data_ids.gather(prepared.records[norm.ROW]).alias(QUEUE_ID)
+            ).drop(norm.ROW)
+        )
+        again = prepared.failed.with_columns(
+            data_ids.gather(prepared.failed[norm.ROW]).alias("id")
+        )
+        chunk.requeue = again.select("id", "stage_failed", "error_type", "field", "error_message")
+        chunk.metrics.rows_failed += again.height
+        chunk.metrics.rows_superseded += prepared.superseded
+        kept = pl.concat([prepared.records[norm.ROW], prepared.failed[norm.ROW]])
+        chunk.settled_ids = data_ids.filter(~pl.int_range(data.height, eager=True).is_in(kept))
+    if sent.height:
+        frames.append(
+            decode_records(spec, sent["mapped_data"].fill_null("{}")).with_columns(
+                sent["id"].alias(QUEUE_ID)
+            )
+        )
+    return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
+
+
+def redrive_pending(
+    env: SyncEnv, entity: str, *, now: dt.datetime, dagster_run_id: str | None = None
+) -> BatchResult | None:
+    """Send ``entity``'s parked children again (those whose parent is known go through;
+    due ones that still wait count a try); ``None`` when nothing is parked."""
+    spec = env.spec(entity)
+    parked = env.store.pending.find(entity=entity)
+    if not spec.parents or parked.is_empty():
+        return None
+    batch = open_batch(
+        env, entity, [], kind="redrive", lease_keys=["redrive"], dagster_run_id=dagster_run_id
+    )
+    batch.queue = "pending"
+    batch.queue_now = now
+    chunk = Chunk(window=None, seq=0, final=True, frame=decode_records(spec, parked["record"]))
+    chunk.metrics.rows_fetched = parked.height
+    chunk.due_keys = parked.filter(pl.col("next_retry_at") <= now)["erp_key_hash"]
+    return drain(batch, _resend(batch, [chunk]))
+
+
+def _resend(batch: Batch, chunks: Iterable[Chunk]) -> ChunkStream[Chunk]:
+    """Stages 6-9 over prepared chunks."""
+    stream: ChunkStream[Chunk] = ChunkStream(batch.entity, iter(chunks), batch.seconds)
+    for name, fn in (("delta", delta), ("resolve", resolve), ("ingest", ingest), ("track", track)):
+        stream = stream.map(name, lambda chunk, fn=fn: fn(batch, chunk))
+    return stream
