@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from syncflow_core import load_catalog, prepare  # noqa: E402
 from syncflow_core.identity import with_identity  # noqa: E402
-from syncflow_core.normalize import batch  # noqa: E402
+from syncflow_core.normalize import batch, fields  # noqa: E402
 from syncflow_core.normalize.source import read_rows  # noqa: E402
 
 # ------------------------------------------------------------------ messy rows
@@ -176,38 +176,46 @@ def best_of(repeat: int, run: Callable[[], Any]) -> tuple[float, Any]:
     return best, result
 
 
+def _timed(out: list[tuple[str, float]], name: str, run: Callable[[], Any]) -> Any:
+    start = time.perf_counter()
+    result = run()
+    out.append((name, time.perf_counter() - start))
+    return result
+
+
 def breakdown(frame: pl.DataFrame) -> list[tuple[str, float]]:
     """Seconds per phase of ``prepare`` (the same calls, timed one by one)."""
     spec = load_catalog()["items"]
     out: list[tuple[str, float]] = []
-    t = time.perf_counter()
-    raw = read_rows(frame, spec.source_columns)
+    raw = _timed(out, "read rows", lambda: read_rows(frame, spec.source_columns))
     plans = batch.entity_plans(spec)
-    out.append(("read rows + plans", time.perf_counter() - t))
+    parse = {p.name: p.parse for p in plans}
     work = raw.frame.with_row_index(batch._ROW)
-    for k in range(max(len(p.steps) for p in plans)):
-        t = time.perf_counter()
-        step: dict[str, pl.Expr] = {}
-        for plan in plans:
-            if k < len(plan.steps):
-                step.update(plan.steps[k])
-        work = work.with_columns(**step)
-        out.append((f"field step {k} ({len(step)} columns)", time.perf_counter() - t))
-    t = time.perf_counter()
-    t = time.perf_counter()
-    work = work.select(
+    for k, step in enumerate(fields._merge_dense_steps(parse)):
+        name = f"dense step {k} ({len(step)} columns)"
+        work = _timed(out, name, lambda w=work, s=step: w.with_columns(**s))
+    masks = [plan.slow_rows.fill_null(False).alias(f"{n}slow_rows") for n, plan in parse.items()]
+    work = _timed(out, "slow-row masks", lambda: work.with_columns(masks))
+    for p in plans:
+        rows = work.filter(pl.col(f"{p.name}slow_rows")).select(p.parse.raw.alias("raw"))
+        name = f"  slow path {p.spec.source} ({rows.height:,} rows)"
+        _timed(out, name, lambda r=rows, s=p.parse.slow: s(r.lazy()).collect())
+    indexed = raw.frame.with_row_index(batch._ROW)
+    work = _timed(
+        out, "layers 1-4 all at once (run_parse)", lambda: fields.run_parse(indexed, parse)
+    )
+    mapped = {k: v for p in plans for k, v in p.mapped.items()}
+    work = _timed(out, "layer 5: defaults, transforms", lambda: work.with_columns(**mapped))
+    work = _timed(out, "values, error codes, first failure", lambda: work.select(
         batch._ROW,
-        *(p.value.alias(p.field.target) for p in plans),
+        *(p.value.alias(p.spec.target) for p in plans),
         *(p.error.alias(batch._error_column(i)) for i, p in enumerate(plans)),
-    ).with_columns(batch._first_failure(len(plans)))
+    ).with_columns(batch._first_failure(len(plans))))  # fmt: skip
     passed = work.filter(pl.col(batch._FAIL_FIELD).is_null())
-    out.append(("values, errors, first failure, split", time.perf_counter() - t))
-    t = time.perf_counter()
-    records = with_identity(passed.select(batch._ROW, *spec.data_fields, "erp_rowversion"), spec)
-    out.append(("identity (canonical + 2 hashes)", time.perf_counter() - t))
-    t = time.perf_counter()
-    batch._keep_newest(records)
-    out.append(("dedup", time.perf_counter() - t))
+    columns = [batch._ROW, *spec.data_fields, "erp_rowversion"]
+    records = _timed(out, "identity (canonical + 2 hashes)",
+                     lambda: with_identity(passed.select(columns), spec))  # fmt: skip
+    _timed(out, "dedup", lambda: batch._keep_newest(records))
     return out
 
 

@@ -39,10 +39,13 @@ _PLAIN_LOW, _PLAIN_HIGH = 1e-4, 1e15
 _FLOAT_TEXT = r"^(?P<neg>-)?(?P<int>[0-9]*)(?:\.(?P<frac>[0-9]*))?(?:e(?P<exp>[+-]?[0-9]+))?$"
 
 
+_SPECIAL = ["\\", "|", "="]
+
+
 def encode_string(value: pl.Expr) -> pl.Expr:
     r"""``\`` → ``\\``, ``|`` → ``\|``, ``=`` → ``\=``, in one simultaneous pass (so the
     backslashes it writes are never escaped again: the same as backslash first)."""
-    return value.str.replace_many(["\\", "|", "="], ["\\\\", "\\|", "\\="])
+    return value.str.replace_many(_SPECIAL, ["\\\\", "\\|", "\\="])
 
 
 def _rare_floats(values: pl.Series) -> pl.Series:
@@ -63,51 +66,76 @@ def _rare_floats(values: pl.Series) -> pl.Series:
     ).to_series()
 
 
-def encode_float(value: pl.Expr) -> pl.Expr:
-    """Shortest round-trip decimal in plain notation, no trailing zeros, ``-0`` → ``0``."""
+def _rare_float(value: pl.Expr) -> pl.Expr:
+    """Where Polars writes an exponent: nonzero magnitudes below 1e-4 or from 1e15."""
     magnitude = value.abs()
-    plain = (magnitude >= _PLAIN_LOW) & (magnitude < _PLAIN_HIGH)
-    # Inside the plain range Polars' shortest text only needs its ".0" cut.
-    common = (
-        pl.when(value == 0)
-        .then(pl.lit("0"))
-        .when(plain)
-        .then(value.cast(pl.String).str.strip_suffix(".0"))
-    )
-    rare = on_present(pl.when((value != 0) & ~plain).then(value), _rare_floats, pl.String())
-    return pl.coalesce(common, rare)
+    return (value != 0) & ((magnitude < _PLAIN_LOW) | (magnitude >= _PLAIN_HIGH))
+
+
+def encode_float(value: pl.Expr, *, rare: bool = True) -> pl.Expr:
+    """Shortest round-trip decimal in plain notation, no trailing zeros, ``-0`` → ``0``.
+
+    ``rare=False`` when no value needs the exponent rewrite (see ``_rare_float``).
+    """
+    # In the plain range Polars' shortest text only needs its ".0" cut (-0.0 as 0.0).
+    common = pl.when(value == 0).then(0.0).otherwise(value).cast(pl.String).str.strip_suffix(".0")
+    if not rare:
+        return common
+    rewritten = on_present(pl.when(_rare_float(value)).then(value), _rare_floats, pl.String())
+    return pl.coalesce(rewritten, common)
 
 
 def _with_fraction(values: pl.Series) -> pl.Series:
     return values.dt.to_string("%Y-%m-%dT%H:%M:%S%.6f")
 
 
-def encode_datetime(value: pl.Expr) -> pl.Expr:
-    """``YYYY-MM-DDTHH:MM:SS``, then ``.ffffff`` only when the microseconds are not 0."""
-    fraction = pl.when(value.dt.microsecond() != 0).then(value)
-    with_fraction = on_present(fraction, _with_fraction, pl.String())
-    return pl.coalesce(with_fraction, value.dt.to_string("%Y-%m-%dT%H:%M:%S"))
+def encode_datetime(value: pl.Expr, *, fraction: bool = True) -> pl.Expr:
+    """``YYYY-MM-DDTHH:MM:SS``, then ``.ffffff`` only when the microseconds are not 0.
+
+    ``fraction=False`` when every value has zero microseconds.
+    """
+    seconds = value.dt.to_string("%Y-%m-%dT%H:%M:%S")
+    if not fraction:
+        return seconds
+    with_fraction = pl.when(value.dt.microsecond() != 0).then(value)
+    return pl.coalesce(on_present(with_fraction, _with_fraction, pl.String()), seconds)
 
 
-def encode(value: pl.Expr, value_type: ValueType) -> pl.Expr:
-    """``enc(v)`` of identity.md for a column of the given normalized type; null → ``""``."""
+def encode(value: pl.Expr, value_type: ValueType, *, simple: bool = False) -> pl.Expr:
+    """``enc(v)`` of identity.md for a column of the given normalized type; null → ``""``.
+
+    ``simple=True`` skips the work that ``needs_full_encoding`` found no value needs.
+    """
     if value_type is ValueType.STRING:
-        text = encode_string(value)
+        text = value if simple else encode_string(value)
     elif value_type is ValueType.FLOAT:
-        text = encode_float(value)
+        text = encode_float(value, rare=not simple)
     elif value_type is ValueType.DATETIME:
-        text = encode_datetime(value)
+        text = encode_datetime(value, fraction=not simple)
     else:  # integer: base 10; boolean: Polars writes true / false
         text = value.cast(pl.String)
     return text.fill_null("")
 
 
+def needs_full_encoding(value: pl.Expr, value_type: ValueType) -> pl.Expr:
+    """A Boolean scalar: does any value need more than ``encode(..., simple=True)``?"""
+    if value_type is ValueType.STRING:
+        return value.str.contains_any(_SPECIAL).any()
+    if value_type is ValueType.FLOAT:
+        return _rare_float(value).any()
+    if value_type is ValueType.DATETIME:
+        return (value.dt.microsecond() != 0).any()
+    return pl.lit(False)
+
+
 def canonical_from_encoded(encoded: Mapping[str, pl.Expr]) -> pl.Expr:
     """``canon`` from already encoded values (``name -> enc(value)``)."""
-    pieces: list[pl.Expr] = []
-    for i, name in enumerate(sorted(encoded)):
-        pieces += [pl.lit(("|" if i else "") + name + "="), encoded[name]]
-    return pl.concat_str(pieces) if pieces else pl.lit("")
+    names = sorted(encoded)
+    if not names:
+        return pl.lit("")
+    # Field names are identifiers: no braces, so they are safe in a format string.
+    template = "|".join(f"{name}={{}}" for name in names)
+    return pl.format(template, *(encoded[name] for name in names))
 
 
 def canonical_expr(fields: Mapping[str, pl.Expr], types: Mapping[str, ValueType]) -> pl.Expr:
@@ -144,17 +172,32 @@ def field_types(spec: EntitySpec) -> dict[str, ValueType]:
 
 
 def with_identity(frame: pl.DataFrame, spec: EntitySpec) -> pl.DataFrame:
-    """Add ``erp_key_hash`` and ``erp_data_hash`` to a frame of ``spec``'s typed target fields."""
+    """Add ``erp_key_hash`` and ``erp_data_hash`` to a frame of ``spec``'s typed target fields.
+
+    A quick look at the columns first drops the encoding work no value needs (escaping,
+    exponent rewriting, fractions); then one streaming pass encodes, joins and hashes.
+    """
     types = field_types(spec)
+    needs = frame.select(
+        needs_full_encoding(pl.col(name), types[name]).alias(name) for name in spec.data_fields
+    ).row(0, named=True)
     encoded = {name: f"__enc_{name}" for name in spec.data_fields}
-    with_enc = frame.with_columns(
-        encode(pl.col(name), types[name]).alias(column) for name, column in encoded.items()
-    )
     cols = {name: pl.col(column) for name, column in encoded.items()}
-    return with_enc.with_columns(
-        xxh128_hex(canonical_from_encoded({n: cols[n] for n in spec.key_fields})).alias(KEY_HASH),
-        blake3_hex(canonical_from_encoded(cols)).alias(DATA_HASH),
-    ).drop(encoded.values())
+    return (
+        frame.lazy()
+        .with_columns(
+            encode(pl.col(name), types[name], simple=not needs[name]).alias(column)
+            for name, column in encoded.items()
+        )
+        .with_columns(
+            xxh128_hex(canonical_from_encoded({n: cols[n] for n in spec.key_fields})).alias(
+                KEY_HASH
+            ),
+            blake3_hex(canonical_from_encoded(cols)).alias(DATA_HASH),
+        )
+        .drop(encoded.values())
+        .collect(engine="streaming")
+    )
 
 
 def parent_key_hash_expr(ref: ParentRef, parent: EntitySpec) -> pl.Expr:

@@ -29,7 +29,13 @@ from syncflow_core.identity import DATA_HASH, KEY_HASH, ROWVERSION, field_types,
 from syncflow_core.identity import with_identity as add_identity
 from syncflow_core.normalize.defaults import parse_default
 from syncflow_core.normalize.errors import ErrorType, Stage
-from syncflow_core.normalize.fields import FieldPlan, Step, field_plan, rowversion_field
+from syncflow_core.normalize.fields import (
+    ENGINE,
+    FieldPlan,
+    field_plan,
+    rowversion_field,
+    run_parse,
+)
 from syncflow_core.normalize.source import Rows, read_rows
 
 _ROW = "__row"
@@ -85,20 +91,21 @@ def entity_plans(spec: EntitySpec) -> list[FieldPlan]:
     ]
 
 
-def _run_steps(frame: pl.DataFrame, plans: list[FieldPlan]) -> pl.DataFrame:
-    """Step k of every field in one ``with_columns``, then every value and error code."""
-    for k in range(max(len(p.steps) for p in plans)):
-        step: Step = {}
-        for plan in plans:
-            if k < len(plan.steps):
-                step.update(plan.steps[k])
-        frame = frame.with_columns(**step)
-    sources = list(dict.fromkeys(p.field.source for p in plans))
-    return frame.select(
-        _ROW,
-        *sources,
-        *(p.value.alias(p.field.target) for p in plans),
-        *(p.error.alias(_error_column(i)) for i, p in enumerate(plans)),
+def run_fields(frame: pl.DataFrame, plans: list[FieldPlan]) -> pl.DataFrame:
+    """Layers 1-5 of every field: the row index, sources, final values and error codes."""
+    frame = run_parse(frame, {p.name: p.parse for p in plans})
+    sources = list(dict.fromkeys(p.spec.source for p in plans))
+    return (
+        frame.lazy()
+        .with_columns(**{k: v for p in plans for k, v in p.mapped.items()})
+        .select(
+            _ROW,
+            *sources,
+            *(p.value.alias(p.spec.target) for p in plans),
+            *(p.error.alias(_error_column(i)) for i, p in enumerate(plans)),
+        )
+        .with_columns(_first_failure(len(plans)))
+        .collect(engine=ENGINE)
     )
 
 
@@ -123,9 +130,8 @@ def prepare(spec: EntitySpec, rows: Rows) -> Prepared:
     """Normalize, validate, map and hash ``rows`` of entity ``spec`` (stages 2-5)."""
     raw = read_rows(rows, spec.source_columns)
     plans = entity_plans(spec)
-    work = _run_steps(raw.frame.with_row_index(_ROW), plans)
-    work = work.with_columns(_first_failure(len(plans)))
-    targets = [p.field.target for p in plans]
+    work = run_fields(raw.frame.with_row_index(_ROW), plans)
+    targets = [p.spec.target for p in plans]
     passed = work.select(_ROW, *targets, _FAIL_FIELD).filter(pl.col(_FAIL_FIELD).is_null())
     failing = work.filter(pl.col(_FAIL_FIELD).is_not_null())
     records = add_identity(passed.drop(_FAIL_FIELD), spec)
@@ -142,19 +148,19 @@ def prepare(spec: EntitySpec, rows: Rows) -> Prepared:
 
 
 def _keep_newest(records: pl.DataFrame) -> tuple[pl.DataFrame, int]:
-    """One row per key: the highest rowversion, then the later input row; input order kept."""
-    duplicated = records.filter(pl.col(KEY_HASH).is_duplicated())
-    if duplicated.height == 0:
+    """One row per key: the highest rowversion, then the later input row; input order kept.
+
+    A cheap 64-bit hash of the key finds the candidates (a superset: rare collisions are
+    harmless, the exact key decides among them), then only those are sorted.
+    """
+    candidates = records.filter(pl.col(KEY_HASH).hash().is_duplicated())
+    if candidates.height == 0:
         return records, 0
-    winners = (
-        duplicated.sort([KEY_HASH, ROWVERSION, _ROW])
-        .group_by(KEY_HASH, maintain_order=True)
-        .agg(pl.col(_ROW).last())
-        .get_column(_ROW)
-    )
-    losers = duplicated.height - winners.len()
-    keep = ~pl.col(KEY_HASH).is_duplicated() | pl.col(_ROW).is_in(winners.implode())
-    return records.filter(keep), losers
+    ranked = candidates.select(_ROW, KEY_HASH, ROWVERSION).sort([KEY_HASH, ROWVERSION, _ROW])
+    losers = ranked.filter(~pl.col(KEY_HASH).is_last_distinct()).get_column(_ROW)
+    if losers.len() == 0:
+        return records, 0
+    return records.filter(~pl.col(_ROW).is_in(losers.implode())), losers.len()
 
 
 def _failures(
@@ -172,10 +178,10 @@ def _failures(
         [e.code for e in error_types], [e.stage.value for e in error_types], return_dtype=pl.String
     )
     target = index.replace_strict(
-        list(range(len(plans))), [p.field.target for p in plans], return_dtype=pl.String
+        list(range(len(plans))), [p.spec.target for p in plans], return_dtype=pl.String
     )
     source = index.replace_strict(
-        list(range(len(plans))), [p.field.source for p in plans], return_dtype=pl.String
+        list(range(len(plans))), [p.spec.source for p in plans], return_dtype=pl.String
     )
     return failing.with_columns(raw_data=raw_json).select(
         pl.col("raw_data"),
@@ -197,7 +203,7 @@ def _message(
     raw_value: pl.Expr = pl.lit(None, pl.String)
     for i, plan in reversed(list(enumerate(plans))):
         raw_value = (
-            pl.when(pl.col(_FAIL_FIELD) == i).then(pl.col(plan.field.source)).otherwise(raw_value)
+            pl.when(pl.col(_FAIL_FIELD) == i).then(pl.col(plan.spec.source)).otherwise(raw_value)
         )
     # The JSON of a one-field struct is {"v":<value>}: cut the wrapper, keep the escaping.
     shown = (
@@ -214,9 +220,7 @@ def _message(
 def _failed_key_hash(spec: EntitySpec, plans: list[FieldPlan]) -> pl.Expr:
     """The key hash where every key field came through; null where one of them failed."""
     types = field_types(spec)
-    key_plans = {
-        p.field.target: i for i, p in enumerate(plans) if p.field.target in spec.key_fields
-    }
+    key_plans = {p.spec.target: i for i, p in enumerate(plans) if p.spec.target in spec.key_fields}
     keys_ok = pl.all_horizontal([pl.col(_error_column(i)) == 0 for i in key_plans.values()])
     fields = {name: pl.col(name) for name in spec.key_fields}
     return pl.when(keys_ok).then(key_hash_expr(fields, types))

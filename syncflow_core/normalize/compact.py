@@ -14,7 +14,7 @@ the results back to their positions: the cost follows the rows that need the wor
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from functools import partial
 
 import polars as pl
@@ -40,23 +40,8 @@ def apply_present(series: pl.Series, fn: SeriesFn, dtype: pl.DataType) -> pl.Ser
     return spread(fn(series.filter(present)), present)
 
 
-def apply_where(series: pl.Series, mask: pl.Series, fn: SeriesFn) -> pl.Series:
-    """``fn`` on the rows of ``mask`` (it keeps non-null values non-null); others as they are."""
-    if not mask.any():
-        return series
-    changed = spread(fn(series.filter(mask)), mask)
-    return pl.select(pl.coalesce(pl.lit(changed), pl.lit(series))).to_series().rename(series.name)
-
-
 def on_present(sparse: pl.Expr, fn: SeriesFn, dtype: pl.DataType) -> pl.Expr:
     """An expression: ``fn`` on the non-null rows of ``sparse`` as a compact Series."""
     return sparse.map_batches(
         partial(apply_present, fn=fn, dtype=dtype), return_dtype=dtype, is_elementwise=True
     )
-
-
-def run_steps(frame: pl.DataFrame, steps: Sequence[dict[str, pl.Expr]]) -> pl.DataFrame:
-    """Materialize ``steps`` one after the other (each a ``with_columns``)."""
-    for step in steps:
-        frame = frame.with_columns(**step)
-    return frame

@@ -31,16 +31,17 @@ def parse_default(spec: FieldSpec, *, source_timezone: str = "UTC") -> Any:
     if spec.default is None:
         return None
     # Imported here: the catalog loader imports this module while it loads.
-    from syncflow_core.normalize.fields import Steps, parse_field
+    from syncflow_core.normalize.fields import parse_plan, run_parse
 
-    steps = Steps("__d_")
-    parsed = parse_field(spec, pl.col(spec.source), steps, source_timezone)
+    plan = parse_plan(spec, "__d_", source_timezone)
     frame = pl.DataFrame({spec.source: [spec.default]}, schema={spec.source: pl.String})
-    for step in steps.steps:
-        frame = frame.with_columns(**step)
-    value, code = frame.select(parsed.value, parsed.error).row(0)
+    value, code = run_parse(frame, {"__d_": plan}).select("__d_value", "__d_error").row(0)
     if code:
         raise RowError(ErrorType.from_code(code), spec.target, spec.default)
+    if isinstance(value, str):
+        value = value or None  # layer 2 step 5
+        if value is not None and spec.oracle.is_raw:
+            value = value.lower()
     if value is None:
         raise RowError(ErrorType.MISSING_REQUIRED, spec.target, spec.default)
     return value

@@ -1,12 +1,15 @@
 """Layers 1 and 5 per field: which parser a column takes, then default, transforms, required.
 
-Each parser has a dense fast path over the whole column (a few cheap kernels that read
-the common forms) and a slow path that runs only on the rows the fast path left, as a
-compact column (``compact.on_present``). A field becomes a ``FieldPlan``: dense steps of
-named columns, materialized one step at a time (``prepare`` runs step k of every field
-in one ``with_columns``, so Polars works on all fields at once), then its ``value`` and
-``error`` expressions. Steps exist because Polars does not share a subexpression used
-twice inside a ``when`` chain: each costly column is computed once, then read freely.
+Every parser (``ParsePlan``) has a dense fast path over the whole column, a few cheap
+kernels that read the common forms, and a slow path that runs the full layers only on
+the rows the fast path left. Polars string kernels cost about as much on a null as on a
+value, so the slow rows are filtered out into a compact frame; the slow paths of all
+fields run as one ``pl.collect_all`` (in parallel, no Python per row) and their results
+are gathered back to their rows (``run_parse``).
+
+Dense work is split into steps of named columns, materialized one step at a time: Polars
+does not share a subexpression used twice inside a ``when`` chain, so each costly column
+is computed once and then read freely.
 
 Order within a field (docs/internals.md): layers 1-4 (``invalid_number``,
 ``invalid_integer``, ``invalid_datetime``), then a null takes the default, then the
@@ -16,15 +19,14 @@ required check (``missing_required``). Key fields are always required.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, Literal
 
 import polars as pl
 
 from syncflow_core.catalog.models import EntitySpec, FieldSpec, ValueType
-from syncflow_core.normalize.compact import on_present, run_steps
 from syncflow_core.normalize.datetimes import (
     DATETIME,
     datetime_fields,
@@ -37,15 +39,22 @@ from syncflow_core.normalize.datetimes import (
 )
 from syncflow_core.normalize.errors import ErrorType
 from syncflow_core.normalize.numeric import (
-    float_from_parts,
+    float_from_core,
     integer_digits,
-    integer_from_parts,
-    number_groups,
-    number_parts,
+    integer_from_core,
+    integer_groups,
+    number_core,
+    number_text,
 )
-from syncflow_core.normalize.strings import clean_series, empty_to_null, needs_cleaning
+from syncflow_core.normalize.strings import (
+    controls_fixed,
+    empty_to_null,
+    needs_cleaning,
+    nfc_trimmed,
+)
 
 Step = dict[str, pl.Expr]
+SlowPath = Callable[[pl.LazyFrame], pl.LazyFrame]
 
 DTYPES: dict[ValueType, pl.DataType] = {
     ValueType.STRING: pl.String(),
@@ -66,47 +75,6 @@ def rowversion_field(spec: EntitySpec) -> FieldSpec:
     )
 
 
-class Steps:
-    """The columns one field materializes, in order; each ``add`` is a new step.
-
-    >>> steps = Steps("__f0_")
-    >>> steps.add(fast=pl.col("A").str.to_integer(strict=False)).meta.output_name()
-    '__f0_fast'
-    """
-
-    def __init__(self, prefix: str) -> None:
-        self.prefix = prefix
-        self.steps: list[Step] = []
-
-    def add(self, **exprs: pl.Expr) -> pl.Expr:
-        """Materialize ``exprs`` together, after all earlier steps; returns the last column."""
-        step = {f"{self.prefix}{name}": expr for name, expr in exprs.items()}
-        self.steps.append(step)
-        return pl.col(list(step)[-1])
-
-    def col(self, name: str) -> pl.Expr:
-        """A column added earlier."""
-        return pl.col(f"{self.prefix}{name}")
-
-
-@dataclass(frozen=True)
-class Parsed:
-    """Layers 1-4 of one field: its value and parse error code, over the steps' columns."""
-
-    value: pl.Expr  # typed, null where absent or invalid
-    error: pl.Expr  # UInt8 code, 0 where fine
-
-
-@dataclass(frozen=True)
-class FieldPlan:
-    """One field from its raw column to its final value and error code (0: fine)."""
-
-    field: FieldSpec
-    steps: tuple[Step, ...]
-    value: pl.Expr
-    error: pl.Expr
-
-
 def _code(error: ErrorType) -> pl.Expr:
     return pl.lit(error.code, pl.UInt8)
 
@@ -115,150 +83,239 @@ def _ok() -> pl.Expr:
     return pl.lit(0, pl.UInt8)
 
 
-def _slow_dtype(value_type: ValueType) -> pl.Struct:
-    return pl.Struct({"value": DTYPES[value_type], "error": pl.UInt8()})
-
-
 # ------------------------------------------------------------------ slow paths (compact)
+# Each takes a compact frame with the column "raw" (the rows the fast path left, raw
+# values not null) and adds "value" and "error" (UInt8, 0: fine).
 
 
-def _slow_frame(raw: pl.Series) -> pl.DataFrame:
-    """Layer 2 on compact raw values: column ``text``, null for blanks."""
-    text = clean_series(raw)
-    return text.to_frame("text").with_columns(empty_to_null(pl.col("text")).alias("text"))
+def _cleaned(frame: pl.LazyFrame) -> pl.LazyFrame:
+    """Layer 2 steps 1-4 on the compact rows: column ``cleaned`` (never null)."""
+    fixed = frame.with_columns(fixed=controls_fixed(pl.col("raw")))
+    return fixed.with_columns(cleaned=nfc_trimmed(pl.col("fixed")))
 
 
-def _as_struct(frame: pl.DataFrame, value: pl.Expr, error: pl.Expr) -> pl.Series:
-    return frame.select(pl.struct(value=value, error=error)).to_series()
+def _with_text(frame: pl.LazyFrame) -> pl.LazyFrame:
+    """Layer 2 on the compact rows: column ``text``, null for blanks."""
+    return _cleaned(frame).with_columns(text=empty_to_null(pl.col("cleaned")))
 
 
-def slow_float(raw: pl.Series) -> pl.Series:
-    """Layers 2-3 on compact raw values of a float column: struct (value, error)."""
-    text = pl.col("text")
-    frame = run_steps(
-        _slow_frame(raw),
-        [{"groups": number_groups(text)}, {"parts": number_parts(pl.col("groups"))}],
-    ).with_columns(value=float_from_parts(pl.col("parts")))
-    value = pl.col("value")
-    error = pl.when(text.is_not_null() & value.is_null()).then(_code(ErrorType.INVALID_NUMBER))
-    return _as_struct(frame, value, error.otherwise(_ok()))
+def _error_where_null(code: ErrorType) -> pl.Expr:
+    failed = pl.col("text").is_not_null() & pl.col("value").is_null()
+    return pl.when(failed).then(_code(code)).otherwise(_ok()).alias("error")
 
 
-def slow_integer(raw: pl.Series) -> pl.Series:
-    """Layers 2-3 on compact raw values of an integer column: struct (value, error)."""
-    text, parts = pl.col("text"), pl.col("parts")
-    frame = run_steps(
-        _slow_frame(raw),
-        [
-            {"groups": number_groups(text)},
-            {"parts": number_parts(pl.col("groups"))},
-            {"digits": integer_digits(parts)},
-            {"int": integer_from_parts(parts, pl.col("digits"))},
-        ],
+def slow_string(frame: pl.LazyFrame) -> pl.LazyFrame:
+    """Layer 2 steps 1-4 (a non-null value stays non-null: "" becomes null later)."""
+    return _cleaned(frame).with_columns(value=pl.col("cleaned"), error=_ok())
+
+
+def _number_core(frame: pl.LazyFrame) -> pl.LazyFrame:
+    """Layers 2-3 up to the bare number: column ``core`` (struct negative, core)."""
+    return (
+        _with_text(frame)
+        .with_columns(parts=number_text(pl.col("text")))
+        .with_columns(core=number_core(pl.col("parts")))
     )
-    parsed = pl.col("int").struct
+
+
+def slow_float(frame: pl.LazyFrame) -> pl.LazyFrame:
+    """Layers 2-3 into Float64; invalid_number where the grammar fails or overflows."""
+    return (
+        _number_core(frame)
+        .with_columns(value=float_from_core(pl.col("core")))
+        .with_columns(_error_where_null(ErrorType.INVALID_NUMBER))
+    )
+
+
+def slow_integer(frame: pl.LazyFrame) -> pl.LazyFrame:
+    """Layers 2-3 into exact Int64; invalid_integer for a fraction or beyond int64."""
+    core, parsed = pl.col("core"), pl.col("int").struct
     error = (
-        pl.when(text.is_not_null() & ~parts.struct.field("ok"))
+        pl.when(pl.col("text").is_not_null() & core.struct.field("core").is_null())
         .then(_code(ErrorType.INVALID_NUMBER))
         .when(parsed.field("not_integer"))
         .then(_code(ErrorType.INVALID_INTEGER))
         .otherwise(_ok())
     )
-    return _as_struct(frame, parsed.field("value"), error)
+    return (
+        _number_core(frame)
+        .with_columns(groups=integer_groups(core))
+        .with_columns(digits=integer_digits(pl.col("groups")))
+        .with_columns(int=integer_from_core(core, pl.col("digits")))
+        .with_columns(value=parsed.field("value"), error=error)
+    )
 
 
-def slow_datetime(raw: pl.Series, source_timezone: str) -> pl.Series:
-    """Layers 2 and 4 on compact raw values of a datetime column: struct (value, error)."""
-    text, fields = pl.col("text"), pl.col("fields")
-    frame = run_steps(
-        _slow_frame(raw),
-        [
-            {"groups": datetime_groups(text)},
-            {"fields": datetime_fields(pl.col("groups"))},
-            {"local": local_datetime(fields)},
-            {"utc": to_utc(pl.col("local"), fields.struct.field("offset"), source_timezone)},
-        ],
-    ).with_columns(value=in_year_range(pl.col("utc")))
-    value = pl.col("value")
-    error = pl.when(text.is_not_null() & value.is_null()).then(_code(ErrorType.INVALID_DATETIME))
-    return _as_struct(frame, value, error.otherwise(_ok()))
+def slow_datetime(frame: pl.LazyFrame, source_timezone: str) -> pl.LazyFrame:
+    """Layers 2 and 4 into naive UTC; invalid_datetime where no format reads the text."""
+    fields = pl.col("fields")
+    return (
+        _with_text(frame)
+        .with_columns(groups=datetime_groups(pl.col("text")))
+        .with_columns(fields=datetime_fields(pl.col("groups")))
+        .with_columns(local=local_datetime(fields))
+        .with_columns(utc=to_utc(pl.col("local"), fields.struct.field("offset"), source_timezone))
+        .with_columns(value=in_year_range(pl.col("utc")))
+        .with_columns(_error_where_null(ErrorType.INVALID_DATETIME))
+    )
 
 
-def slow_string(raw: pl.Series) -> pl.Series:
-    """Layer 2 steps 1-4 on the compact values that need it."""
-    return clean_series(raw)
+# ------------------------------------------------------------------ parse plans (dense)
 
 
-# ------------------------------------------------------------------ parsers (dense)
+@dataclass(frozen=True)
+class ParsePlan:
+    """Layers 1-4 of one column: a dense fast path, then a slow path on the rows it left."""
+
+    raw: pl.Expr
+    dtype: pl.DataType
+    slow_rows: pl.Expr  # Boolean over the dense columns: rows the slow path reads
+    slow: SlowPath
+    fast_value: pl.Expr  # the value where the fast path read it (null elsewhere)
+    fast_error: pl.Expr = field(default_factory=_ok)
+    dense: tuple[Step, ...] = ()
+    slow_fails: bool = True  # False: the slow path never reports an error
 
 
-def _slow(
-    raw: pl.Expr, rows: pl.Expr, fn: Callable[[pl.Series], pl.Series], vt: ValueType
-) -> pl.Expr:
-    """``fn`` on the non-null raw values where ``rows`` holds, compacted."""
-    return on_present(pl.when(raw.is_not_null() & rows).then(raw), fn, _slow_dtype(vt))
-
-
-def _merge(fast: pl.Expr, slow: pl.Expr) -> Parsed:
-    s = slow.struct
-    return Parsed(value=pl.coalesce(fast, s.field("value")), error=s.field("error").fill_null(0))
-
-
-def parse_string(raw: pl.Expr, steps: Steps) -> Parsed:
+def plan_string(raw: pl.Expr, name: str) -> ParsePlan:
     """Layer 2 alone (strings never fail): only values that can change are touched."""
-    dirty = pl.when(needs_cleaning(raw)).then(raw)
-    cleaned = steps.add(clean=on_present(dirty, slow_string, pl.String()))
-    return Parsed(value=empty_to_null(pl.coalesce(cleaned, raw)), error=_ok())
+    return ParsePlan(raw, pl.String(), needs_cleaning(raw), slow_string, raw, slow_fails=False)
 
 
-def parse_float(raw: pl.Expr, steps: Steps) -> Parsed:
-    """Layer 3 into Float64: Polars' cast reads plain numbers, the grammar the rest."""
-    fast = steps.add(fast=raw.cast(pl.Float64, strict=False))
+def plan_float(raw: pl.Expr, name: str) -> ParsePlan:
+    """Polars' cast reads plain numbers (and only those); the grammar reads the rest."""
+    fast = pl.col(f"{name}fast")
     fast_ok = fast.is_finite().fill_null(False)
-    slow = steps.add(slow=_slow(raw, ~fast_ok, slow_float, ValueType.FLOAT))
-    return _merge(pl.when(fast_ok).then(fast), slow)
+    return ParsePlan(
+        raw,
+        pl.Float64(),
+        slow_rows=raw.is_not_null() & ~fast_ok,
+        slow=slow_float,
+        fast_value=pl.when(fast_ok).then(fast),
+        dense=({f"{name}fast": raw.cast(pl.Float64, strict=False)},),
+    )
 
 
-def parse_integer(raw: pl.Expr, steps: Steps) -> Parsed:
-    """Layer 3 into exact Int64: a fractional part or a value beyond int64 is invalid_integer."""
-    fast = steps.add(fast=raw.str.to_integer(strict=False))
-    slow = steps.add(slow=_slow(raw, fast.is_null(), slow_integer, ValueType.INTEGER))
-    return _merge(fast, slow)
+def plan_integer(raw: pl.Expr, name: str) -> ParsePlan:
+    """Polars reads plain integers within int64; the exact grammar reads the rest."""
+    fast = pl.col(f"{name}fast")
+    return ParsePlan(
+        raw,
+        pl.Int64(),
+        slow_rows=raw.is_not_null() & fast.is_null(),
+        slow=slow_integer,
+        fast_value=fast,
+        dense=({f"{name}fast": raw.str.to_integer(strict=False)},),
+    )
 
 
-def parse_datetime(raw: pl.Expr, steps: Steps, source_timezone: str) -> Parsed:
-    """Layer 4 into naive UTC: the fixed-width fast path, the general parser for the rest."""
-    guard = steps.add(fast=fast_datetime(raw), guard=fast_guard(raw))
-    fast = steps.col("fast")
+def plan_datetime(raw: pl.Expr, name: str, source_timezone: str) -> ParsePlan:
+    """The fixed-width fast path (where the guard holds), the general parser for the rest."""
+    fast, guard = pl.col(f"{name}fast"), pl.col(f"{name}guard")
     fast_ok = (guard & fast.is_not_null()).fill_null(False)
-    slow_fn = partial(slow_datetime, source_timezone=source_timezone)
-    slow = steps.add(slow=_slow(raw, ~fast_ok, slow_fn, ValueType.DATETIME))
+    first: Step = {f"{name}fast": fast_datetime(raw), f"{name}guard": fast_guard(raw)}
+    slow = partial(slow_datetime, source_timezone=source_timezone)
     if source_timezone == "UTC":  # the guard already bounds the fast values
-        return _merge(pl.when(fast_ok).then(fast), slow)
-    null_offset = pl.lit(None, pl.Int64)
-    zoned = steps.add(
-        zoned=in_year_range(to_utc(pl.when(fast_ok).then(fast), null_offset, source_timezone))
-    )
-    merged = _merge(zoned, slow)
-    gap = fast_ok & zoned.is_null()  # a wall time in a DST gap, or pushed out of range
-    return Parsed(
-        merged.value, pl.when(gap).then(_code(ErrorType.INVALID_DATETIME)).otherwise(merged.error)
+        return ParsePlan(
+            raw, DATETIME, raw.is_not_null() & ~fast_ok, slow, pl.when(fast_ok).then(fast),
+            dense=(first,),
+        )  # fmt: skip
+    no_offset = pl.lit(None, pl.Int64)
+    zoned = pl.col(f"{name}zoned")
+    converted = to_utc(pl.when(fast_ok).then(fast), no_offset, source_timezone)
+    gap = fast_ok & in_year_range(zoned).is_null()  # a DST gap, or pushed out of range
+    return ParsePlan(
+        raw,
+        DATETIME,
+        raw.is_not_null() & ~fast_ok,
+        slow,
+        fast_value=in_year_range(zoned),
+        fast_error=pl.when(gap).then(_code(ErrorType.INVALID_DATETIME)).otherwise(_ok()),
+        dense=(first, {f"{name}zoned": converted}),
     )
 
 
-def parse_field(field: FieldSpec, raw: pl.Expr, steps: Steps, source_timezone: str) -> Parsed:
-    """Layer 1: the parser of the field's Oracle type."""
-    value_type = field.source_type
+def parse_plan(spec: FieldSpec, name: str, source_timezone: str) -> ParsePlan:
+    """Layer 1: the parser of the field's Oracle type, over column ``spec.source``."""
+    raw = pl.col(spec.source)
+    value_type = spec.source_type
     if value_type is ValueType.INTEGER:
-        return parse_integer(raw, steps)
+        return plan_integer(raw, name)
     if value_type is ValueType.FLOAT:
-        return parse_float(raw, steps)
+        return plan_float(raw, name)
     if value_type is ValueType.DATETIME:
-        return parse_datetime(raw, steps, source_timezone)
-    parsed = parse_string(raw, steps)
-    if field.oracle.is_raw:
-        return Parsed(parsed.value.str.to_lowercase(), parsed.error)
-    return parsed
+        return plan_datetime(raw, name, source_timezone)
+    return plan_string(raw, name)
+
+
+# ------------------------------------------------------------------ running the plans
+
+
+def _merge_dense_steps(plans: Mapping[str, ParsePlan]) -> list[Step]:
+    merged: list[Step] = []
+    for plan in plans.values():
+        for k, step in enumerate(plan.dense):
+            if k == len(merged):
+                merged.append({})
+            merged[k].update(step)
+    return merged
+
+
+# The streaming engine splits rows into morsels over all cores, which suits these
+# elementwise steps far better than one thread per expression.
+ENGINE: Literal["streaming"] = "streaming"
+
+
+def _compact_frames(frame: pl.DataFrame, plans: Mapping[str, ParsePlan]) -> dict[str, pl.DataFrame]:
+    """Run each slow path on its own rows only; all of them in one ``collect_all``."""
+    counts = frame.select(pl.col(f"{name}slow_rows").sum() for name in plans).row(0)
+    names = [name for name, count in zip(plans, counts, strict=True) if count]
+    compact = [
+        frame.lazy()
+        .filter(pl.col(f"{name}slow_rows"))
+        .select(plans[name].raw.alias("raw"))
+        .pipe(plans[name].slow)
+        .select(pl.col("value").cast(plans[name].dtype), "error")
+        for name in names
+    ]
+    return dict(zip(names, pl.collect_all(compact, engine=ENGINE), strict=True))
+
+
+def run_parse(frame: pl.DataFrame, plans: Mapping[str, ParsePlan]) -> pl.DataFrame:
+    """Layers 1-4 for every plan: adds ``{name}value`` and ``{name}error`` per plan name.
+
+    >>> from syncflow_core.catalog.models import FieldSpec
+    >>> price = FieldSpec(source="P", oracle_type="NUMBER", target="price")
+    >>> df = pl.DataFrame({"P": ["1,000.50", "12", None, "x"]})
+    >>> run_parse(df, {"p_": parse_plan(price, "p_", "UTC")}).select("p_value", "p_error").rows()
+    [(1000.5, 0), (12.0, 0), (None, 0), (None, 1)]
+    """
+    dense = frame.lazy()
+    for step in _merge_dense_steps(plans):
+        dense = dense.with_columns(**step)
+    frame = dense.with_columns(
+        plan.slow_rows.fill_null(False).alias(f"{name}slow_rows") for name, plan in plans.items()
+    ).collect(engine=ENGINE)
+    slow = _compact_frames(frame, plans)
+    # Row i of a compact frame belongs to the i-th row of its mask.
+    frame = frame.with_columns(
+        pl.when(rows).then(rows.cast(pl.Int64).cum_sum() - 1).alias(f"{name}at")
+        for name in slow
+        for rows in [pl.col(f"{name}slow_rows")]
+    )
+    merged: list[pl.Expr] = []
+    for name, plan in plans.items():
+        value, error = plan.fast_value, plan.fast_error
+        if name in slow:
+            at = pl.col(f"{name}at")
+            value = pl.coalesce(pl.lit(slow[name]["value"]).gather(at), value)
+            if plan.slow_fails:
+                error = pl.coalesce(pl.lit(slow[name]["error"]).gather(at), error)
+        merged += [value.alias(f"{name}value"), error.alias(f"{name}error")]
+    return frame.with_columns(merged)
+
+
+# ------------------------------------------------------------------ layer 5
 
 
 _STRING_TRANSFORMS: dict[str, Callable[[pl.Expr], pl.Expr]] = {
@@ -267,26 +324,41 @@ _STRING_TRANSFORMS: dict[str, Callable[[pl.Expr], pl.Expr]] = {
 }
 
 
+@dataclass(frozen=True)
+class FieldPlan:
+    """One field from its raw column to its final value and error code (0: fine)."""
+
+    spec: FieldSpec
+    name: str
+    parse: ParsePlan
+    mapped: Step  # default and string transforms, materialized after run_parse
+    value: pl.Expr
+    error: pl.Expr
+
+
 def field_plan(
-    field: FieldSpec, index: int, *, required: bool, default: Any, source_timezone: str
+    spec: FieldSpec, index: int, *, required: bool, default: Any, source_timezone: str
 ) -> FieldPlan:
     """Layers 1-5 of one field; ``default`` is its parsed default (``parse_default``)."""
-    steps = Steps(f"__f{index}_")
-    parsed = parse_field(field, pl.col(field.source), steps, source_timezone)
-    value = parsed.value
+    name = f"__f{index}_"
+    parse = parse_plan(spec, name, source_timezone)
+    value = pl.col(f"{name}value")
+    if spec.source_type is ValueType.STRING:
+        value = empty_to_null(value)  # layer 2 step 5
+        if spec.oracle.is_raw:
+            value = value.str.to_lowercase()  # layer 1: RAW is lower-case hex
     if default is not None:
-        value = pl.coalesce(value, pl.lit(default, DTYPES[field.source_type]))
-    for transform in field.transforms:
+        value = pl.coalesce(value, pl.lit(default, DTYPES[spec.source_type]))
+    for transform in spec.transforms:
         if transform != "yn_bool":  # the loader lets yn_bool come last only
             value = _STRING_TRANSFORMS[transform](value)
-    steps.add(mapped=value, parse_error=parsed.error)
-    mapped, parse_error = steps.col("mapped"), steps.col("parse_error")
-    final: pl.Expr
-    if "yn_bool" in field.transforms:
+    mapped = pl.col(f"{name}mapped")
+    final: pl.Expr = mapped
+    bad: pl.Expr = pl.lit(False)
+    if "yn_bool" in spec.transforms:
         final = pl.when(mapped == "Y").then(True).when(mapped == "N").then(False)
         bad = mapped.is_not_null() & final.is_null()
-    else:
-        final, bad = mapped, pl.lit(False)
+    parse_error = pl.col(f"{name}error")
     error = (
         pl.when(parse_error > 0)
         .then(parse_error)
@@ -296,4 +368,4 @@ def field_plan(
         .then(_code(ErrorType.MISSING_REQUIRED))
         .otherwise(_ok())
     )
-    return FieldPlan(field=field, steps=tuple(steps.steps), value=final, error=error)
+    return FieldPlan(spec, name, parse, {f"{name}mapped": value}, final, error)

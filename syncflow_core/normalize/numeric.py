@@ -8,13 +8,14 @@ contract is silent this module decides, and the tests' reference agrees:
 
 - ``.5`` and ``5.`` are numbers (Oracle writes 0.5 as ``.5``); ``.`` is not;
 - at most one currency, and at most one of: a sign, parentheses, a trailing minus
-  (``(-12)`` and ``-12-`` are errors);
-- a currency may stand outside the parentheses (``$(12.50)``, ``(12.50) USD``);
+  (``(-12)`` and ``-12-`` are errors); the sign may stand on either side of a leading
+  currency (``-$12``, ``$-12``); a currency may stand outside the parentheses
+  (``$(12.50)``, ``(12.50) USD``) and before a trailing minus (``12 USD-``);
 - NaN, infinities and values that overflow a float are ``invalid_number``.
 
-Fast path: Polars' own string-to-number cast accepts only plain ASCII numbers, which
-layer 2 leaves alone; the rows it cannot read (and its NaN/inf) take the grammar below
-on a column that is null elsewhere.
+How: one regex (a DFA, no captures) says whether the text is a number; deleting the
+currency, white space, grouping commas and parentheses then leaves a plain number
+that Polars reads, with the sign told by ``(`` or a leading or trailing ``-``.
 
 >>> import polars as pl
 >>> df = pl.DataFrame({"s": ["1,000.50", "(12.50)", "12.00 USD", "1.5E+3", "1,00", "nan"]})
@@ -28,61 +29,67 @@ import polars as pl
 
 from syncflow_core.normalize.digits import significant
 
+_W = r"\s*"
 _CURRENCY = r"(?:[$€£¥]|[A-Z]{3})"
-_DIGITS = (
-    r"(?P<int>[0-9]{1,3}(?:,[0-9]{3})+|[0-9]*)"
-    r"(?:\.(?P<frac>[0-9]*))?"
-    r"(?:[eE](?P<exp>[+-]?[0-9]+))?"
-)
-# The parts in the only order they may come; which combinations are allowed is checked
-# on the captured groups (number_parts), because a regex for every combination is unreadable.
-NUMBER_PATTERN = (
-    rf"^(?:(?P<c0>{_CURRENCY})\s*)?(?P<open>\()?\s*(?:(?P<c1>{_CURRENCY})\s*)?"
-    rf"(?P<sign>[+-])?\s*(?:(?P<c2>{_CURRENCY})\s*)?{_DIGITS}"
-    rf"\s*(?P<c3>{_CURRENCY})?\s*(?P<close>\))?\s*(?P<c4>{_CURRENCY})?\s*(?P<trail>-)?$"
-)
+_NUM = r"(?:(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+
+
+def _currency_around(x: str) -> list[str]:
+    return [x, _CURRENCY + _W + x, x + _W + _CURRENCY]
+
+
+_FORMS = [
+    *_currency_around(_NUM),
+    rf"[+-]{_W}{_NUM}",
+    rf"{_CURRENCY}{_W}[+-]{_W}{_NUM}",
+    rf"[+-]{_W}{_CURRENCY}{_W}{_NUM}",
+    rf"[+-]{_W}{_NUM}{_W}{_CURRENCY}",
+    *(rf"\({_W}{x}{_W}\)" for x in _currency_around(_NUM)),
+    rf"{_CURRENCY}{_W}\({_W}{_NUM}{_W}\)",
+    rf"\({_W}{_NUM}{_W}\){_W}{_CURRENCY}",
+    *(rf"{x}{_W}-" for x in _currency_around(_NUM)),
+]
+NUMBER_PATTERN = "^(?:" + "|".join(_FORMS) + ")$"
+# What is not the number itself: a three-letter code (whose E is no exponent), a symbol,
+# white space, grouping commas, parentheses. The signs stay and are read below.
+_NOT_NUMBER = r"[A-Z]{3}|[^0-9.eE+\-]"
+_PLAIN_PARTS = r"^(?P<int>[0-9]*)(?:\.(?P<frac>[0-9]*))?(?:[eE](?P<exp>[+-]?[0-9]+))?$"
 # An exponent beyond this is clamped: it only has to stay beyond any float or int64.
 _EXP_LIMIT = 10_000_000
 INT64_DIGITS = 19
 
 
-def _present(field: pl.Expr) -> pl.Expr:
-    return field.is_not_null().cast(pl.Int8)
+def number_text(text: pl.Expr) -> pl.Expr:
+    """A struct (ok, paren, stripped) of cleaned text: is it a number, and its bare text.
 
-
-def number_groups(text: pl.Expr) -> pl.Expr:
-    """The grammar's capture groups on cleaned text (a struct; all null where it fails)."""
-    return text.str.extract_groups(NUMBER_PATTERN)
-
-
-def number_parts(groups: pl.Expr) -> pl.Expr:
-    """A struct (ok, negative, int, frac, exp) from ``number_groups``; ok is null for null.
-
-    Reads ``groups`` many times: pass a column.
+    Reads ``text`` three times: pass a column.
     """
-    g = groups.struct
-    int_digits = g.field("int").str.replace_all(",", "", literal=True)
-    frac = g.field("frac")
-    has_digit = (int_digits.str.len_bytes() + frac.fill_null("").str.len_bytes()) > 0
-    currencies = sum(_present(g.field(f"c{i}")) for i in range(5))
-    markers = _present(g.field("sign")) + _present(g.field("open")) + _present(g.field("trail"))
-    ok = (
-        g.field("int").is_not_null()
-        & has_digit
-        & (g.field("open").is_null() == g.field("close").is_null())
-        & (currencies <= 1)
-        & (markers <= 1)
-    )
-    negative = (
-        (g.field("sign") == "-") | g.field("open").is_not_null() | g.field("trail").is_not_null()
-    )
     return pl.struct(
-        ok=ok.fill_null(False),
-        negative=negative.fill_null(False),
-        int=int_digits,
-        frac=pl.when(int_digits.is_not_null()).then(frac.fill_null("")),
-        exp=_exponent(g.field("exp")),
+        ok=text.str.contains(NUMBER_PATTERN),
+        paren=text.str.contains("(", literal=True),
+        stripped=text.str.replace_all(_NOT_NUMBER, ""),
     )
+
+
+def number_core(parts: pl.Expr) -> pl.Expr:
+    """A struct (negative, core) from ``number_text``; core is null where ok is not true.
+
+    ``core`` is a plain unsigned number such as ``1000.50`` or ``1.5E+3``.
+    """
+    p = parts.struct
+    stripped = p.field("stripped")
+    negative = p.field("paren") | stripped.str.starts_with("-") | stripped.str.ends_with("-")
+    core = stripped.str.strip_chars_start("+-").str.strip_suffix("-")
+    return pl.struct(negative=negative, core=pl.when(p.field("ok")).then(core))
+
+
+def float_from_core(core: pl.Expr) -> pl.Expr:
+    """The Float64 of ``number_core``; null where it is not a number or overflows."""
+    c = core.struct
+    magnitude = c.field("core").cast(pl.Float64, strict=False)
+    value = pl.when(c.field("negative")).then(-magnitude).otherwise(magnitude)
+    # The grammar admits no NaN; an infinity here is an overflow: invalid_number.
+    return value.replace([float("inf"), float("-inf")], None)
 
 
 def _exponent(text: pl.Expr) -> pl.Expr:
@@ -92,49 +99,39 @@ def _exponent(text: pl.Expr) -> pl.Expr:
     return clamped.clip(-_EXP_LIMIT, _EXP_LIMIT).fill_null(0)
 
 
-def float_from_parts(parts: pl.Expr) -> pl.Expr:
-    """The Float64 of ``number_parts``; null where the grammar failed or the value overflows."""
-    p = parts.struct
-    text = pl.concat_str(
-        [
-            pl.when(p.field("negative")).then(pl.lit("-")).otherwise(pl.lit("")),
-            p.field("int"),
-            pl.lit("."),
-            p.field("frac"),
-            pl.lit("0e"),  # "5." and ".5" alike become "5.0e…" / ".50e…"
-            p.field("exp").cast(pl.String),
-        ]
-    )
-    # The grammar admits no NaN; an infinity here is an overflow: invalid_number.
-    parsed = pl.when(p.field("ok")).then(text).cast(pl.Float64, strict=False)
-    return parsed.replace([float("inf"), float("-inf")], None)
+def integer_groups(core: pl.Expr) -> pl.Expr:
+    """The integer, fraction and exponent digits of ``number_core``'s plain number."""
+    return core.struct.field("core").str.extract_groups(_PLAIN_PARTS)
 
 
-def integer_digits(parts: pl.Expr) -> pl.Expr:
-    """A struct (digits, point) of ``number_parts``: the value is ±0.digits × 10^point."""
-    p = parts.struct
-    sig = significant(p.field("int"), p.field("frac"), p.field("exp"))
+def integer_digits(groups: pl.Expr) -> pl.Expr:
+    """A struct (digits, point) of ``integer_groups``: the magnitude is 0.digits × 10^point.
+
+    Reads ``groups`` often: pass a column.
+    """
+    g = groups.struct
+    sig = significant(g.field("int"), g.field("frac"), _exponent(g.field("exp")))
     return pl.struct(digits=sig.digits, point=sig.point)
 
 
-def integer_from_parts(parts: pl.Expr, digits: pl.Expr) -> pl.Expr:
-    """A struct (value Int64, not_integer) from ``number_parts`` and ``integer_digits``.
+def integer_from_core(core: pl.Expr, digits: pl.Expr) -> pl.Expr:
+    """A struct (value Int64, not_integer) from ``number_core`` and ``integer_digits``.
 
     Exact for any length: a fractional part or a value beyond int64 is ``not_integer``.
     """
-    p, d = parts.struct, digits.struct
+    c, d = core.struct, digits.struct
     length = d.field("digits").str.len_bytes().cast(pl.Int64)
     point = d.field("point")
     zero = length == 0
     fractional = ~zero & (point < length)
     wide = ~zero & ~fractional & (point > INT64_DIGITS)
     padded = d.field("digits").str.pad_end(point.clip(0, INT64_DIGITS), "0")
-    signed = pl.when(p.field("negative")).then(pl.lit("-") + padded).otherwise(padded)
+    signed = pl.when(c.field("negative")).then(pl.lit("-") + padded).otherwise(padded)
     fits = ~zero & ~fractional & ~wide
     value = (
         pl.when(zero).then(pl.lit(0, pl.Int64)).when(fits).then(signed.str.to_integer(strict=False))
     )
-    ok = p.field("ok")
+    ok = c.field("core").is_not_null()
     return pl.struct(
         value=pl.when(ok).then(value),
         not_integer=ok & (fractional | wide | (fits & value.is_null())),
@@ -142,5 +139,5 @@ def integer_from_parts(parts: pl.Expr, digits: pl.Expr) -> pl.Expr:
 
 
 def parse_float_text(text: pl.Expr) -> pl.Expr:
-    """Layer 3 for a float column on cleaned text, in one expression (slow: for small frames)."""
-    return float_from_parts(number_parts(number_groups(text)))
+    """Layer 3 for a float column on cleaned text, in one expression (for small frames)."""
+    return float_from_core(number_core(number_text(text)))

@@ -3,12 +3,12 @@
 CRLF and lone CR become LF; other C0 controls (but LF and TAB) and DEL go; NFC; the
 Unicode white space at both ends is trimmed; an empty string becomes null.
 
-The work is done only where it can change something: a value of printable ASCII
-(U+0020-U+007E) that neither starts nor ends with a space is already clean, which is
-most values. Among the others, control characters are handled only where there is one,
-NFC only where there is a non-ASCII character; each narrower step runs on just those
-rows (``compact``). ``clean_series`` is that chain on a compact Series; ``clean_text``
-is layer 2 in one plain expression, for small frames.
+Most values are already clean: printable ASCII (U+0020-U+007E) that neither starts nor
+ends with a space. ``needs_cleaning`` finds the others; ``fields`` runs the chain on
+just those rows (a compact frame), and within them control characters are handled
+only where there is one and NFC only where there is a non-ASCII character: the kernels
+are cheap on the null rows a ``when`` leaves. Each ``*_fixed`` function reads its input
+several times, so its input must be a column.
 
 >>> import polars as pl
 >>> df = pl.DataFrame({"s": [" a\\r\\nb ", "  ", "Cafe\\u0301\\x07"]})
@@ -18,17 +18,15 @@ is layer 2 in one plain expression, for small frames.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import polars as pl
 
-from syncflow_core.normalize.compact import apply_where
-
-# After CR became LF: C0 controls except TAB (09) and LF (0A), and DEL.
-_CONTROLS = r"[\x00-\x08\x0B-\x1F\x7F]"
-_ANY_CONTROL = r"[\x00-\x1F\x7F]"
+# Steps 1-2 in one pass: CRLF and lone CR become LF (CRLF first, so one LF), every other
+# C0 control but TAB and LF, and DEL, is removed.
+_REMOVED = [chr(c) for c in range(0x20) if chr(c) not in "\t\n\r"] + ["\x7f"]
+_CONTROL_PATTERNS = ["\r\n", "\r", *_REMOVED]
+_CONTROL_REPLACEMENTS = ["\n", "\n"] + [""] * len(_REMOVED)
+_ANY_CONTROL = r"[\x00-\x08\x0B-\x1F\x7F]"  # TAB and LF alone need nothing
 _NON_ASCII = r"[^\x00-\x7F]"
-# Anything outside printable ASCII: a control character or a non-ASCII character.
 _NOT_PRINTABLE_ASCII = r"[^\x20-\x7E]"
 
 
@@ -42,16 +40,12 @@ def needs_cleaning(text: pl.Expr) -> pl.Expr:
 
 
 def fix_controls(text: pl.Expr) -> pl.Expr:
-    """Steps 1-2: CRLF and lone CR become LF; other C0 controls but TAB, and DEL, go."""
-    return (
-        text.str.replace_all("\r\n", "\n", literal=True)
-        .str.replace_all("\r", "\n", literal=True)
-        .str.replace_all(_CONTROLS, "")
-    )
+    """Steps 1-2 on every row."""
+    return text.str.replace_many(_CONTROL_PATTERNS, _CONTROL_REPLACEMENTS, leftmost=True)
 
 
 def controls_fixed(text: pl.Expr) -> pl.Expr:
-    """``fix_controls`` on the rows holding a control character (reads ``text`` thrice)."""
+    """Steps 1-2, computed only on the rows holding a control character."""
     return pl.coalesce(fix_controls(pl.when(text.str.contains(_ANY_CONTROL)).then(text)), text)
 
 
@@ -61,24 +55,16 @@ def nfc_trimmed(text: pl.Expr) -> pl.Expr:
     return pl.coalesce(nfc, text).str.strip_chars()
 
 
+def full_clean(text: pl.Expr) -> pl.Expr:
+    """Steps 1-4 on every row in one expression, no shortcut (non-null stays non-null)."""
+    return fix_controls(text).str.normalize("NFC").str.strip_chars()
+
+
 def empty_to_null(text: pl.Expr) -> pl.Expr:
     """Step 5: Oracle treats '' as NULL, so do we."""
     return text.replace("", None)
 
 
-def with_expr(series: pl.Series, build: Callable[[pl.Expr], pl.Expr]) -> pl.Series:
-    """``build(col)`` evaluated on ``series`` (keeps the name)."""
-    return series.to_frame("t").select(build(pl.col("t"))).to_series().rename(series.name)
-
-
-def clean_series(text: pl.Series) -> pl.Series:
-    """Steps 1-4 on a compact Series: controls and NFC only on the rows that hold one."""
-    text = apply_where(text, text.str.contains(_ANY_CONTROL), lambda s: with_expr(s, fix_controls))
-    text = apply_where(text, text.str.contains(_NON_ASCII), lambda s: s.str.normalize("NFC"))
-    return text.str.strip_chars()
-
-
 def clean_text(text: pl.Expr) -> pl.Expr:
-    """Layer 2 on a String column in one expression (re-reads subexpressions: small frames)."""
-    dirty = pl.when(needs_cleaning(text)).then(text)
-    return empty_to_null(pl.coalesce(nfc_trimmed(controls_fixed(dirty)), text))
+    """Layer 2 in one plain expression (for small frames: no shortcut)."""
+    return empty_to_null(full_clean(text))
