@@ -85,20 +85,14 @@ def encode_float(value: pl.Expr, *, rare: bool = True) -> pl.Expr:
     return pl.coalesce(rewritten, common)
 
 
-def _with_fraction(values: pl.Series) -> pl.Series:
-    return values.dt.to_string("%Y-%m-%dT%H:%M:%S%.6f")
-
-
 def encode_datetime(value: pl.Expr, *, fraction: bool = True) -> pl.Expr:
     """``YYYY-MM-DDTHH:MM:SS``, then ``.ffffff`` only when the microseconds are not 0.
 
     ``fraction=False`` when every value has zero microseconds.
     """
-    seconds = value.dt.to_string("%Y-%m-%dT%H:%M:%S")
     if not fraction:
-        return seconds
-    with_fraction = pl.when(value.dt.microsecond() != 0).then(value)
-    return pl.coalesce(on_present(with_fraction, _with_fraction, pl.String()), seconds)
+        return value.dt.to_string("%Y-%m-%dT%H:%M:%S")
+    return value.dt.to_string("%Y-%m-%dT%H:%M:%S%.6f").str.strip_suffix(".000000")
 
 
 def encode(value: pl.Expr, value_type: ValueType, *, simple: bool = False) -> pl.Expr:
@@ -118,9 +112,13 @@ def encode(value: pl.Expr, value_type: ValueType, *, simple: bool = False) -> pl
 
 
 def needs_full_encoding(value: pl.Expr, value_type: ValueType) -> pl.Expr:
-    """A Boolean scalar: does any value need more than ``encode(..., simple=True)``?"""
+    """A Boolean scalar: does any value need more than ``encode(..., simple=True)``?
+
+    Strings always get escaped: looking for the three characters costs about as much as
+    escaping them.
+    """
     if value_type is ValueType.STRING:
-        return value.str.contains_any(_SPECIAL).any()
+        return pl.lit(True)
     if value_type is ValueType.FLOAT:
         return _rare_float(value).any()
     if value_type is ValueType.DATETIME:

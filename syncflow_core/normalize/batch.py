@@ -34,7 +34,7 @@ from syncflow_core.normalize.fields import (
     FieldPlan,
     field_plan,
     rowversion_field,
-    run_parse,
+    parse_columns,
 )
 from syncflow_core.normalize.source import Rows, read_rows
 
@@ -93,11 +93,15 @@ def entity_plans(spec: EntitySpec) -> list[FieldPlan]:
 
 def run_fields(frame: pl.DataFrame, plans: list[FieldPlan]) -> pl.DataFrame:
     """Layers 1-5 of every field: the row index, sources, final values and error codes."""
-    frame = run_parse(frame, {p.name: p.parse for p in plans})
+    parsed = parse_columns(frame, {p.name: p.parse for p in plans})
+    # The slow paths' results are gathered back inside this step, fused with layer 5.
+    mapped = parsed.frame.with_columns(
+        *(p.mapped(parsed.values[p.name]).alias(f"{p.name}mapped") for p in plans),
+        *(parsed.errors[p.name].alias(f"{p.name}error") for p in plans),
+    )
     sources = list(dict.fromkeys(p.spec.source for p in plans))
     return (
-        frame.lazy()
-        .with_columns(**{k: v for p in plans for k, v in p.mapped.items()})
+        mapped.lazy()
         .select(
             _ROW,
             *sources,
@@ -150,13 +154,18 @@ def prepare(spec: EntitySpec, rows: Rows) -> Prepared:
 def _keep_newest(records: pl.DataFrame) -> tuple[pl.DataFrame, int]:
     """One row per key: the highest rowversion, then the later input row; input order kept.
 
-    A cheap 64-bit hash of the key finds the candidates (a superset: rare collisions are
-    harmless, the exact key decides among them), then only those are sorted.
+    Candidates first, cheaply: rows whose 64-bit hash of the key occurs twice (sorted
+    neighbours). A hash collision only adds a candidate; the exact key decides among them.
     """
-    candidates = records.filter(pl.col(KEY_HASH).hash().is_duplicated())
-    if candidates.height == 0:
+    hashed = records.select(pl.col(KEY_HASH).hash().alias("h"))
+    ordered = hashed.get_column("h").sort()
+    repeated = ordered.filter(ordered == ordered.shift(1)).unique()
+    if repeated.len() == 0:
         return records, 0
-    ranked = candidates.select(_ROW, KEY_HASH, ROWVERSION).sort([KEY_HASH, ROWVERSION, _ROW])
+    candidates = records.select(_ROW, KEY_HASH, ROWVERSION).filter(
+        hashed.get_column("h").is_in(repeated.implode())
+    )
+    ranked = candidates.sort([KEY_HASH, ROWVERSION, _ROW])
     losers = ranked.filter(~pl.col(KEY_HASH).is_last_distinct()).get_column(_ROW)
     if losers.len() == 0:
         return records, 0

@@ -281,6 +281,46 @@ def _compact_frames(frame: pl.DataFrame, plans: Mapping[str, ParsePlan]) -> dict
     return dict(zip(names, pl.collect_all(compact, engine=ENGINE), strict=True))
 
 
+@dataclass(frozen=True)
+class Parsed:
+    """Layers 1-4 done: ``frame`` holds the parsers' columns; per plan name, the value
+    and the error code as expressions over ``frame`` (to be fused into the next step)."""
+
+    frame: pl.DataFrame
+    values: dict[str, pl.Expr]
+    errors: dict[str, pl.Expr]
+
+
+def _behind_null(values: pl.Series) -> pl.Expr:
+    return pl.lit(pl.concat([pl.Series([None], dtype=values.dtype), values]))
+
+
+def parse_columns(frame: pl.DataFrame, plans: Mapping[str, ParsePlan]) -> Parsed:
+    """Layers 1-4 for every plan: dense fast paths, then all slow paths on compact frames."""
+    dense = frame.lazy()
+    for step in _merge_dense_steps(plans):
+        dense = dense.with_columns(**step)
+    frame = dense.with_columns(
+        plan.slow_rows.fill_null(False).alias(f"{name}slow_rows") for name, plan in plans.items()
+    ).collect(engine=ENGINE)
+    slow = _compact_frames(frame, plans)
+    values: dict[str, pl.Expr] = {}
+    errors: dict[str, pl.Expr] = {}
+    for name, plan in plans.items():
+        value, error = plan.fast_value, plan.fast_error
+        if name in slow:
+            # The k-th slow row's result is row k of its compact frame: gather from the
+            # compact column behind a leading null, at the mask's running count (0 where
+            # the row is not slow).
+            rows = pl.col(f"{name}slow_rows")
+            at = rows.cum_sum() * rows
+            value = pl.coalesce(_behind_null(slow[name]["value"]).gather(at), value)
+            if plan.slow_fails:
+                error = pl.coalesce(_behind_null(slow[name]["error"]).gather(at), error)
+        values[name], errors[name] = value, error
+    return Parsed(frame, values, errors)
+
+
 def run_parse(frame: pl.DataFrame, plans: Mapping[str, ParsePlan]) -> pl.DataFrame:
     """Layers 1-4 for every plan: adds ``{name}value`` and ``{name}error`` per plan name.
 
@@ -290,29 +330,11 @@ def run_parse(frame: pl.DataFrame, plans: Mapping[str, ParsePlan]) -> pl.DataFra
     >>> run_parse(df, {"p_": parse_plan(price, "p_", "UTC")}).select("p_value", "p_error").rows()
     [(1000.5, 0), (12.0, 0), (None, 0), (None, 1)]
     """
-    dense = frame.lazy()
-    for step in _merge_dense_steps(plans):
-        dense = dense.with_columns(**step)
-    frame = dense.with_columns(
-        plan.slow_rows.fill_null(False).alias(f"{name}slow_rows") for name, plan in plans.items()
-    ).collect(engine=ENGINE)
-    slow = _compact_frames(frame, plans)
-    # Row i of a compact frame belongs to the i-th row of its mask.
-    frame = frame.with_columns(
-        pl.when(rows).then(rows.cast(pl.Int64).cum_sum() - 1).alias(f"{name}at")
-        for name in slow
-        for rows in [pl.col(f"{name}slow_rows")]
+    parsed = parse_columns(frame, plans)
+    return parsed.frame.with_columns(
+        *(v.alias(f"{name}value") for name, v in parsed.values.items()),
+        *(e.alias(f"{name}error") for name, e in parsed.errors.items()),
     )
-    merged: list[pl.Expr] = []
-    for name, plan in plans.items():
-        value, error = plan.fast_value, plan.fast_error
-        if name in slow:
-            at = pl.col(f"{name}at")
-            value = pl.coalesce(pl.lit(slow[name]["value"]).gather(at), value)
-            if plan.slow_fails:
-                error = pl.coalesce(pl.lit(slow[name]["error"]).gather(at), error)
-        merged += [value.alias(f"{name}value"), error.alias(f"{name}error")]
-    return frame.with_columns(merged)
 
 
 # ------------------------------------------------------------------ layer 5
@@ -326,14 +348,57 @@ _STRING_TRANSFORMS: dict[str, Callable[[pl.Expr], pl.Expr]] = {
 
 @dataclass(frozen=True)
 class FieldPlan:
-    """One field from its raw column to its final value and error code (0: fine)."""
+    """One field from its raw column to its final value and error code (0: fine).
+
+    ``mapped(value)``: layer 5 up to the string transforms, on the parsed value, into
+    column ``{name}mapped``; then ``value`` and ``error`` read that column and
+    ``{name}error`` (the parse error).
+    """
 
     spec: FieldSpec
     name: str
     parse: ParsePlan
-    mapped: Step  # default and string transforms, materialized after run_parse
-    value: pl.Expr
-    error: pl.Expr
+    default: Any
+    required: bool
+
+    def mapped(self, value: pl.Expr) -> pl.Expr:
+        """Empty to null (strings), RAW to lower case, the default, the string transforms."""
+        spec = self.spec
+        if spec.source_type is ValueType.STRING:
+            value = empty_to_null(value)  # layer 2 step 5
+            if spec.oracle.is_raw:
+                value = value.str.to_lowercase()  # layer 1: RAW is lower-case hex
+        if self.default is not None:
+            value = pl.coalesce(value, pl.lit(self.default, DTYPES[spec.source_type]))
+        for transform in spec.transforms:
+            if transform != "yn_bool":  # the loader lets yn_bool come last only
+                value = _STRING_TRANSFORMS[transform](value)
+        return value
+
+    @property
+    def value(self) -> pl.Expr:
+        """The final value (``yn_bool`` applied)."""
+        mapped = pl.col(f"{self.name}mapped")
+        if "yn_bool" in self.spec.transforms:
+            return pl.when(mapped == "Y").then(True).when(mapped == "N").then(False)
+        return mapped
+
+    @property
+    def error(self) -> pl.Expr:
+        """The field's error code: parse error, then yn_bool, then the required check."""
+        mapped, parse_error = pl.col(f"{self.name}mapped"), pl.col(f"{self.name}error")
+        bad: pl.Expr = pl.lit(False)
+        if "yn_bool" in self.spec.transforms:
+            bad = mapped.is_not_null() & ~mapped.is_in(["Y", "N"])
+        return (
+            pl.when(parse_error > 0)
+            .then(parse_error)
+            .when(bad)
+            .then(_code(ErrorType.INVALID_BOOLEAN))
+            .when(pl.lit(self.required) & self.value.is_null())
+            .then(_code(ErrorType.MISSING_REQUIRED))
+            .otherwise(_ok())
+        )
 
 
 def field_plan(
@@ -341,31 +406,4 @@ def field_plan(
 ) -> FieldPlan:
     """Layers 1-5 of one field; ``default`` is its parsed default (``parse_default``)."""
     name = f"__f{index}_"
-    parse = parse_plan(spec, name, source_timezone)
-    value = pl.col(f"{name}value")
-    if spec.source_type is ValueType.STRING:
-        value = empty_to_null(value)  # layer 2 step 5
-        if spec.oracle.is_raw:
-            value = value.str.to_lowercase()  # layer 1: RAW is lower-case hex
-    if default is not None:
-        value = pl.coalesce(value, pl.lit(default, DTYPES[spec.source_type]))
-    for transform in spec.transforms:
-        if transform != "yn_bool":  # the loader lets yn_bool come last only
-            value = _STRING_TRANSFORMS[transform](value)
-    mapped = pl.col(f"{name}mapped")
-    final: pl.Expr = mapped
-    bad: pl.Expr = pl.lit(False)
-    if "yn_bool" in spec.transforms:
-        final = pl.when(mapped == "Y").then(True).when(mapped == "N").then(False)
-        bad = mapped.is_not_null() & final.is_null()
-    parse_error = pl.col(f"{name}error")
-    error = (
-        pl.when(parse_error > 0)
-        .then(parse_error)
-        .when(bad)
-        .then(_code(ErrorType.INVALID_BOOLEAN))
-        .when(pl.lit(required) & final.is_null())
-        .then(_code(ErrorType.MISSING_REQUIRED))
-        .otherwise(_ok())
-    )
-    return FieldPlan(spec, name, parse, {f"{name}mapped": value}, final, error)
+    return FieldPlan(spec, name, parse_plan(spec, name, source_timezone), default, required)
