@@ -33,8 +33,8 @@ from syncflow_core.normalize.fields import (
     ENGINE,
     FieldPlan,
     field_plan,
-    rowversion_field,
     parse_columns,
+    rowversion_field,
 )
 from syncflow_core.normalize.source import Rows, read_rows
 
