@@ -6,6 +6,7 @@
 """
 
 from syncflow_core.catalog import EntitySpec, load_catalog
+from syncflow_core.normalize import Prepared, prepare
 from syncflow_core.settings import Settings, get_settings
 
-__all__ = ["EntitySpec", "Settings", "get_settings", "load_catalog"]
+__all__ = ["EntitySpec", "Prepared", "Settings", "get_settings", "load_catalog", "prepare"]

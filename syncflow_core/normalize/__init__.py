@@ -1,22 +1,22 @@
-"""Stages 2-4: the five normalization layers as Polars expressions (contracts/normalization.md)."""
+"""Stages 2-4 (and the hand-off to 5): the five normalization layers as Polars expressions.
+
+``prepare(spec, rows) -> Prepared`` runs them all; the modules hold the layers:
+``strings`` (2), ``numeric`` (3), ``datetimes`` (4), ``fields`` (1 and 5), ``defaults``,
+``source`` (the raw frame), ``batch`` (``prepare``). Contract: contracts/normalization.md.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from syncflow_core.normalize.batch import FAILED_SCHEMA, Prepared, prepare
+from syncflow_core.normalize.defaults import parse_default
+from syncflow_core.normalize.errors import ErrorType, RowError, Stage
 
-from syncflow_core.catalog.models import FieldSpec, ValueType
-
-
-def parse_default(spec: FieldSpec) -> Any:
-    """The field's default as a value of its source type; ``ValueError`` if it does not parse.
-
-    Placeholder for the skeleton: the normalization layers replace it.
-    """
-    text = spec.default
-    if text is None:
-        return None
-    if spec.source_type is ValueType.INTEGER:
-        return int(text)
-    if spec.source_type is ValueType.FLOAT:
-        return float(text)
-    return text
+__all__ = [
+    "FAILED_SCHEMA",
+    "ErrorType",
+    "Prepared",
+    "RowError",
+    "Stage",
+    "parse_default",
+    "prepare",
+]
