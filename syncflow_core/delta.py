@@ -56,7 +56,9 @@ def plan_delta(records: pl.DataFrame, state: pl.DataFrame) -> pl.DataFrame:
         newer = pl.col("prev_rowversion").fill_null(pl.col("erp_rowversion")) > pl.col(
             "erp_rowversion"
         )
-    joined = records.join(state.select(columns), on="erp_key_hash", how="left", maintain_order="left")
+    joined = records.join(
+        state.select(columns), on="erp_key_hash", how="left", maintain_order="left"
+    )
     op = (
         pl.when(pl.col("uid").is_null())
         .then(pl.lit(OP_INSERT))

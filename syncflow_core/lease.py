@@ -30,8 +30,9 @@ class LeaseHeldError(RuntimeError):
     def __init__(self, entity: str, keys: Sequence[str], holders: Sequence[str]) -> None:
         self.entity, self.keys, self.holders = entity, list(keys), list(holders)
         shown = ", ".join(self.keys[:3]) + (" …" if len(self.keys) > 3 else "")
+        who = ", ".join(sorted(set(holders)))
         super().__init__(
-            f"{entity} [{shown}] is being synced by another run ({', '.join(sorted(set(holders)))}); "
+            f"{entity} [{shown}] is being synced by another run ({who}); "
             f"nothing was written. Try again when it has finished."
         )
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -353,8 +353,15 @@ def stages(batch: Batch) -> ChunkStream[Chunk]:
         ("ingest", ingest),
         ("track", track),
     ):
-        stream = stream.map(name, lambda chunk, fn=fn: fn(batch, chunk))
+        stream = stream.map(name, _bound(fn, batch))
     return stream
+
+
+Stage = Callable[[Batch, Chunk], Chunk]
+
+
+def _bound(fn: Stage, batch: Batch) -> Callable[[Chunk], Chunk]:
+    return lambda chunk: fn(batch, chunk)
 
 
 def drain(batch: Batch, stream: ChunkStream[Chunk]) -> BatchResult:
@@ -379,7 +386,5 @@ def sync_window(
 ) -> BatchResult:
     """Sync ``entity`` over one or more rowversion windows; returns the batch's result."""
     chosen = [windows] if isinstance(windows, Window) else list(windows)
-    batch = open_batch(
-        env, entity, chosen, full_rescan=full_rescan, dagster_run_id=dagster_run_id
-    )
+    batch = open_batch(env, entity, chosen, full_rescan=full_rescan, dagster_run_id=dagster_run_id)
     return drain(batch, stages(batch))

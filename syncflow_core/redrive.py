@@ -29,6 +29,7 @@ from syncflow_core.normalize import stages as norm
 from syncflow_core.pipeline import (
     Batch,
     BatchResult,
+    _bound,
     delta,
     drain,
     finish,
@@ -115,9 +116,7 @@ def _records_from_failed(batch: Batch, chunk: Chunk, queue: pl.DataFrame) -> pl.
                 data_ids.gather(prepared.records[norm.ROW]).alias(QUEUE_ID)
             ).drop(norm.ROW)
         )
-        again = prepared.failed.with_columns(
-            data_ids.gather(prepared.failed[norm.ROW]).alias("id")
-        )
+        again = prepared.failed.with_columns(data_ids.gather(prepared.failed[norm.ROW]).alias("id"))
         chunk.requeue = again.select("id", "stage_failed", "error_type", "field", "error_message")
         chunk.metrics.rows_failed += again.height
         chunk.metrics.rows_superseded += prepared.superseded
@@ -145,7 +144,6 @@ def redrive_pending(
         env, entity, [], kind="redrive", lease_keys=["redrive"], dagster_run_id=dagster_run_id
     )
     batch.queue = "pending"
-    batch.queue_now = now
     chunk = Chunk(window=None, seq=0, final=True, frame=decode_records(spec, parked["record"]))
     chunk.metrics.rows_fetched = parked.height
     chunk.due_keys = parked.filter(pl.col("next_retry_at") <= now)["erp_key_hash"]
@@ -156,5 +154,5 @@ def _resend(batch: Batch, chunks: Iterable[Chunk]) -> ChunkStream[Chunk]:
     """Stages 6-9 over prepared chunks."""
     stream: ChunkStream[Chunk] = ChunkStream(batch.entity, iter(chunks), batch.seconds)
     for name, fn in (("delta", delta), ("resolve", resolve), ("ingest", ingest), ("track", track)):
-        stream = stream.map(name, lambda chunk, fn=fn: fn(batch, chunk))
+        stream = stream.map(name, _bound(fn, batch))
     return stream

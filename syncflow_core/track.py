@@ -31,7 +31,6 @@ from syncflow_core.ingest import (
     UPDATED,
     encode_bodies,
 )
-
 from syncflow_core.metrics import BatchMetrics
 
 if TYPE_CHECKING:
@@ -78,7 +77,9 @@ def prepared_schema(spec: EntitySpec) -> dict[str, pl.DataType]:
 def decode_records(spec: EntitySpec, texts: pl.Series) -> pl.DataFrame:
     """Prepared records back from their JSON text (a parked child, a failed write)."""
     schema = prepared_schema(spec)
-    wire = {name: pl.String() if dtype == pl.Datetime("us") else dtype for name, dtype in schema.items()}
+    wire = {
+        name: pl.String() if dtype == pl.Datetime("us") else dtype for name, dtype in schema.items()
+    }
     decoded = texts.str.json_decode(pl.Struct(wire)).struct.unnest()
     return decoded.with_columns(
         pl.col(name).str.to_datetime(ISO_FORMAT, time_unit="us")
@@ -150,7 +151,7 @@ def commit_chunk(batch: Batch, chunk: Chunk) -> None:
 
 def _count_errors(batch: Batch, data_errors: list[pl.DataFrame], failed: pl.DataFrame) -> None:
     for frame in data_errors:
-        for (stage, kind), n in frame.group_by("stage_failed", "error_type").len().iter_rows():
+        for stage, kind, n in frame.group_by("stage_failed", "error_type").len().iter_rows():
             batch.errors[(stage, kind)] += n
     for kind, n in failed.group_by("error").len().iter_rows():
         batch.errors[("ingest", str(kind))] += n
@@ -206,7 +207,7 @@ def _book_pending_queue(
     due = chunk.due_keys if chunk.due_keys is not None else pl.Series([], dtype=pl.String)
     waiting = parked["erp_key_hash"]
     tried = waiting.filter(waiting.is_in(due.implode()))
-    retried, expired = store.pending.retry_later(
+    _, expired = store.pending.retry_later(
         batch.entity,
         tried,
         batch.uid,

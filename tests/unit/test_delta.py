@@ -53,7 +53,9 @@ def test_plan_deletes_leaves_protected_keys_and_guards() -> None:
     recent = pl.Series(["k19"])  # synced after the key scan began
     gone = plan_deletes("items", source, state, protected=recent, guard_share=0.1)
     assert gone.to_dicts() == [{"erp_key_hash": "k18", "uid": "u18"}]
-    with pytest.raises(MassDeleteRefusedError, match=r"items: reconciliation would delete 17 of 20"):
+    with pytest.raises(
+        MassDeleteRefusedError, match=r"items: reconciliation would delete 17 of 20"
+    ):
         plan_deletes("items", source[:2], state, protected=recent, guard_share=0.1)
     forced = plan_deletes("items", source[:2], state, protected=recent, guard_share=0.1, force=True)
     assert forced.height == 17
