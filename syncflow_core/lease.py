@@ -42,6 +42,10 @@ def holder_name(batch_uid: str) -> str:
     return f"{batch_uid}@{socket.gethostname()}:{os.getpid()}"
 
 
+def _batch_of(holder: str) -> str:
+    return holder.partition("@")[0]
+
+
 def _dead_local(holder: str) -> bool:
     """Whether ``holder`` ran on this host in a process that no longer exists."""
     _, _, place = holder.rpartition("@")
@@ -77,15 +81,21 @@ class Lease:
         leases = self.store.leases
         if not leases.acquire(self.entity, self.keys, self.holder, ttl_seconds=self.ttl):
             others = [x for x in leases.held(self.entity) if x.lease_key in self.keys]
-            dead = {x.holder for x in others if _dead_local(x.holder)}
+            batch = _batch_of(self.holder)
+            # the same batch in another process (a multiprocess run), or a run that died here
+            dead = {
+                x.holder for x in others if _batch_of(x.holder) == batch or _dead_local(x.holder)
+            }
             for holder in dead:
-                log.warning("%s: taking over the lease of dead run %s", self.entity, holder)
+                log.warning("%s: taking over the lease of %s", self.entity, holder)
                 leases.release(self.entity, self.keys, holder)
             if not dead or not leases.acquire(
                 self.entity, self.keys, self.holder, ttl_seconds=self.ttl
             ):
-                holders = [x.holder for x in leases.held(self.entity) if x.lease_key in self.keys]
-                raise LeaseHeldError(self.entity, self.keys, holders)
+                taken = [x for x in leases.held(self.entity) if x.lease_key in self.keys]
+                raise LeaseHeldError(
+                    self.entity, [x.lease_key for x in taken], [x.holder for x in taken]
+                )
         self._thread = threading.Thread(target=self._heartbeat, name="lease", daemon=True)
         self._thread.start()
         return self

@@ -19,7 +19,6 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import polars as pl
 
@@ -32,7 +31,7 @@ from syncflow_core.env import SyncEnv
 from syncflow_core.lease import Lease, holder_name
 from syncflow_core.metrics import BatchMetrics
 from syncflow_core.normalize import stages as norm
-from syncflow_core.resolve import resolve_parents
+from syncflow_core.resolve import ParentLookup, resolve_parents
 from syncflow_core.state.clock import utcnow
 from syncflow_core.stream import Chunk, ChunkStream
 from syncflow_core.windows import Window, to_source_time
@@ -303,14 +302,16 @@ def resolve(batch: Batch, chunk: Chunk) -> Chunk:
     chunk.skipped = chunk.frame.filter(skip)
     chunk.metrics.rows_skipped += chunk.skipped.height
     resolved, orphans = resolve_parents(
-        batch.spec, batch.env.catalog, sending, _parent_lookup(batch.env)
+        batch.spec, batch.env.catalog, sending, parent_lookup(batch.env)
     )
     chunk.frame = resolved
     chunk.pending = orphans
     return chunk
 
 
-def _parent_lookup(env: SyncEnv) -> Any:
+def parent_lookup(env: SyncEnv) -> ParentLookup:
+    """Parents' uids by key hash, from their ``erp_sync_state``."""
+
     def lookup(parent: str, keys: pl.Series) -> pl.DataFrame:
         return env.store.load_sync_state_for_keys(parent, keys).select("erp_key_hash", "uid")
 

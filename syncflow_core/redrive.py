@@ -35,9 +35,11 @@ from syncflow_core.pipeline import (
     finish,
     ingest,
     open_batch,
+    parent_lookup,
     resolve,
     track,
 )
+from syncflow_core.resolve import resolve_parents
 from syncflow_core.state.clock import utcnow
 from syncflow_core.stream import Chunk, ChunkStream
 from syncflow_core.track import QUEUE_ID, decode_records
@@ -134,19 +136,26 @@ def _records_from_failed(batch: Batch, chunk: Chunk, queue: pl.DataFrame) -> pl.
 def redrive_pending(
     env: SyncEnv, entity: str, *, now: dt.datetime, dagster_run_id: str | None = None
 ) -> BatchResult | None:
-    """Send ``entity``'s parked children again (those whose parent is known go through;
-    due ones that still wait count a try); ``None`` when nothing is parked."""
+    """Send ``entity``'s parked children that are due or whose parents are all known now;
+    ``None`` when there are none."""
     spec = env.spec(entity)
     parked = env.store.pending.find(entity=entity)
     if not spec.parents or parked.is_empty():
+        return None
+    records = decode_records(spec, parked["record"])
+    is_due = (parked["next_retry_at"] <= now).fill_null(True)
+    resolvable, _ = resolve_parents(spec, env.catalog, records, parent_lookup(env))
+    chosen = records.filter(
+        is_due | records["erp_key_hash"].is_in(resolvable["erp_key_hash"].implode())
+    )
+    if chosen.is_empty():
         return None
     batch = open_batch(
         env, entity, [], kind="redrive", lease_keys=["redrive"], dagster_run_id=dagster_run_id
     )
     batch.queue = "pending"
-    chunk = Chunk(window=None, seq=0, final=True, frame=decode_records(spec, parked["record"]))
-    chunk.metrics.rows_fetched = parked.height
-    chunk.due_keys = parked.filter(pl.col("next_retry_at") <= now)["erp_key_hash"]
+    chunk = Chunk(window=None, seq=0, final=True, frame=chosen)
+    chunk.metrics.rows_fetched = chosen.height
     return drain(batch, _resend(batch, [chunk]))
 
 

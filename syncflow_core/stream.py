@@ -54,8 +54,6 @@ class Chunk:
     #: and queue ids settled without a write (superseded duplicates)
     requeue: pl.DataFrame | None = None
     settled_ids: pl.Series | None = None
-    #: re-drive of parked children: the keys whose next check has come
-    due_keys: pl.Series | None = None
     metrics: BatchMetrics = field(default_factory=BatchMetrics)
 
     @property

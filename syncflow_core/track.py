@@ -128,6 +128,8 @@ def commit_chunk(batch: Batch, chunk: Chunk) -> None:
             store.upsert_sync_state(entity, synced.select(STATE_COLUMNS), batch.uid, conn=conn)
             store.pending.remove(entity, done_keys, conn=conn)
             store.failed.resolve_keys(entity, done_keys, conn=conn)
+            if _has_children(batch):
+                store.pending.wake(entity, done_keys, conn=conn)
         for frame in data_errors:
             store.failed.add(entity, frame, batch.uid, retry_delay_seconds=None, conn=conn)
         if batch.queue == "failed":
@@ -147,6 +149,12 @@ def commit_chunk(batch: Batch, chunk: Chunk) -> None:
             )
         store.batches.add_counts(batch.uid, _counts(metrics), conn=conn)
         _advance_watermark(batch, chunk, conn)
+
+
+def _has_children(batch: Batch) -> bool:
+    return any(
+        ref.entity == batch.entity for spec in batch.env.catalog.values() for ref in spec.parents
+    )
 
 
 def _count_errors(batch: Batch, data_errors: list[pl.DataFrame], failed: pl.DataFrame) -> None:
@@ -204,12 +212,10 @@ def _book_pending_queue(
     """A re-drive of parked children: those that still wait stay (a due one counts a try,
     and after the last try goes to the dead letters); failed writes leave for them."""
     store, settings, metrics = batch.env.store, batch.env.settings, chunk.metrics
-    due = chunk.due_keys if chunk.due_keys is not None else pl.Series([], dtype=pl.String)
     waiting = parked["erp_key_hash"]
-    tried = waiting.filter(waiting.is_in(due.implode()))
     _, expired = store.pending.retry_later(
         batch.entity,
-        tried,
+        waiting,
         batch.uid,
         check_seconds=settings.pending_check_seconds,
         max_tries=settings.pending_max_tries,

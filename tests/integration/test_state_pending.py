@@ -87,7 +87,7 @@ def test_retries_back_off_exponentially_then_expire_to_failed_records(store: Sta
     assert dead.height == 2
     assert set(dead["status"]) == {"dead"}
     assert set(dead["stage_failed"]) == {"resolve"}
-    assert set(dead["error_type"]) == {"parent_not_found"}
+    assert set(dead["error_type"]) == {"parent_missing"}
     assert set(dead["batch_uid"]) == {"r9"}
     assert dead["mapped_data"].to_list() == children(2)["record"].to_list()
     assert (

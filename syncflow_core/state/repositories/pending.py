@@ -4,7 +4,7 @@ One row per child (entity, key hash): parking the same child again replaces its 
 and starts its retries afresh. The first check comes ``check_seconds`` after parking, the
 next ones back off exponentially (``check_seconds × 2^n`` after the n-th failed try); a
 child still orphaned after ``max_tries`` tries moves to ``failed_records`` as dead
-(``stage_failed='resolve'``, ``error_type='parent_not_found'``, its record as
+(``stage_failed='resolve'``, ``error_type='parent_missing'``, its record as
 ``mapped_data``) in the same transaction, so it is always counted somewhere.
 
 >>> import polars as pl
@@ -120,6 +120,30 @@ class PendingChildrenRepository(Repository):
             )
             return read_frame(c, stmt)
 
+    def wake(
+        self,
+        parent_entity: str,
+        parent_key_hashes: KeyHashes,
+        *,
+        now: dt.datetime | None = None,
+        conn: Connection | None = None,
+    ) -> int:
+        """Make the children waiting for these (just synced) parents due now, so the next
+        re-drive sends them; returns how many."""
+        with (
+            self._write(conn) as c,
+            staged_keys(c, "parents", "parent_key_hash", parent_key_hashes, KEY_HASH) as keys,
+        ):
+            stmt = (
+                sa.update(T)
+                .where(
+                    T.c.parent_entity == parent_entity,
+                    T.c.parent_key_hash.in_(sa.select(keys.c.parent_key_hash)),
+                )
+                .values(next_retry_at=naive_utc(now or utcnow()))
+            )
+            return int(c.execute(stmt).rowcount)
+
     def find(self, *, entity: str | None = None, conn: Connection | None = None) -> pl.DataFrame:
         """Every parked child (of one entity), in key order."""
         stmt = sa.select(*T.c).order_by(T.c.entity, T.c.erp_key_hash)
@@ -216,7 +240,7 @@ class PendingChildrenRepository(Repository):
             T.c.erp_key_hash,
             T.c.erp_rowversion,
             sa.literal("resolve").label("stage_failed"),
-            sa.literal("parent_not_found").label("error_type"),
+            sa.literal("parent_missing").label("error_type"),
             message.label("error_message"),
             T.c.op,
             T.c.record.label("mapped_data"),
