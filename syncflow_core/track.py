@@ -21,6 +21,7 @@ import polars as pl
 from sqlalchemy.engine import Connection
 
 from syncflow_core.catalog import EntitySpec, ValueType
+from syncflow_core.delta import OP_INSERT
 from syncflow_core.identity import parent_key_hash_expr
 from syncflow_core.ingest import (
     FAILED,
@@ -122,14 +123,10 @@ def commit_chunk(batch: Batch, chunk: Chunk) -> None:
     metrics.rows_failed += failed_ingest.height
     _count_errors(batch, data_errors, failed_ingest)
 
-    done_keys = synced["erp_key_hash"]
     with store.transaction() as conn:
         if synced.height:
-            store.upsert_sync_state(entity, synced.select(STATE_COLUMNS), batch.uid, conn=conn)
-            store.pending.remove(entity, done_keys, conn=conn)
-            store.failed.resolve_keys(entity, done_keys, conn=conn)
-            if _has_children(batch):
-                store.pending.wake(entity, done_keys, conn=conn)
+            _write_state(batch, synced, conn)
+            _settle_queues(batch, synced["erp_key_hash"], conn)
         for frame in data_errors:
             store.failed.add(entity, frame, batch.uid, retry_delay_seconds=None, conn=conn)
         if batch.queue == "failed":
@@ -149,6 +146,40 @@ def commit_chunk(batch: Batch, chunk: Chunk) -> None:
             )
         store.batches.add_counts(batch.uid, _counts(metrics), conn=conn)
         _advance_watermark(batch, chunk, conn)
+
+
+def _write_state(batch: Batch, synced: pl.DataFrame, conn: Connection) -> None:
+    """State from the answers: brand-new keys appended, the rest upserted."""
+    store, entity = batch.env.store, batch.entity
+    new = (pl.col("op") == OP_INSERT) & (pl.col("outcome") == INSERTED)
+    fresh, known = synced.filter(new), synced.filter(~new)
+    if fresh.height:
+        store.sync_state.insert_new(entity, fresh.select(STATE_COLUMNS), batch.uid, conn=conn)
+    if known.height:
+        store.upsert_sync_state(entity, known.select(STATE_COLUMNS), batch.uid, conn=conn)
+
+
+def _settle_queues(batch: Batch, done: pl.Series, conn: Connection) -> None:
+    """Keys that went through leave both queues; children waiting for them wake up.
+
+    The queues are small next to a chunk, so their keys are read and intersected here,
+    and only the matches are written.
+    """
+    store, entity = batch.env.store, batch.entity
+
+    def among(candidates: pl.Series) -> pl.Series:
+        return done.filter(done.is_in(candidates.implode())) if candidates.len() else candidates
+
+    parked = among(store.pending.keys(entity, conn=conn))
+    if parked.len():
+        store.pending.remove(entity, parked, conn=conn)
+    failed = among(store.failed.open_keys(entity, conn=conn))
+    if failed.len():
+        store.failed.resolve_keys(entity, failed, conn=conn)
+    if _has_children(batch):
+        awaited = among(store.pending.awaited(entity, conn=conn))
+        if awaited.len():
+            store.pending.wake(entity, awaited, conn=conn)
 
 
 def _has_children(batch: Batch) -> bool:

@@ -120,6 +120,18 @@ class PendingChildrenRepository(Repository):
             )
             return read_frame(c, stmt)
 
+    def keys(self, entity: str, *, conn: Connection | None = None) -> pl.Series:
+        """Key hashes of ``entity``'s parked children."""
+        stmt = sa.select(T.c.erp_key_hash).where(T.c.entity == entity)
+        with self._read(conn) as c:
+            return read_frame(c, stmt)["erp_key_hash"]
+
+    def awaited(self, parent_entity: str, *, conn: Connection | None = None) -> pl.Series:
+        """Key hashes of the ``parent_entity`` rows some parked child waits for."""
+        stmt = sa.select(T.c.parent_key_hash).where(T.c.parent_entity == parent_entity).distinct()
+        with self._read(conn) as c:
+            return read_frame(c, stmt)["parent_key_hash"]
+
     def wake(
         self,
         parent_entity: str,

@@ -21,7 +21,13 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from syncflow_core.state.bulk import read_frame, read_frame_adbc, staged_keys, upsert_frame
+from syncflow_core.state.bulk import (
+    insert_frame,
+    read_frame,
+    read_frame_adbc,
+    staged_keys,
+    upsert_frame,
+)
 from syncflow_core.state.clock import naive_utc, utcnow
 from syncflow_core.state.errors import FrameShapeError
 from syncflow_core.state.repositories.base import Repository
@@ -107,6 +113,41 @@ class SyncStateRepository(Repository):
                 conflict=("entity", "erp_key_hash"),
                 set_=lambda incoming: {name: incoming[name] for name in UPDATED},
             )
+
+    def insert_new(
+        self,
+        entity: str,
+        frame: pl.DataFrame,
+        batch_uid: str,
+        *,
+        now: dt.datetime | None = None,
+        conn: Connection | None = None,
+    ) -> int:
+        """Like :meth:`upsert` for keys believed new (a first load): appended with COPY
+        (PostgreSQL) or one executemany, about twice as fast as a merge. If a key exists
+        after all, the rows are upserted instead, so the result is the same either way."""
+        missing = [c for c in STATE_COLUMNS if c not in frame.columns]
+        if (
+            missing
+            or frame.select(pl.col("erp_key_hash", "uid").null_count()).sum_horizontal().item()
+        ):
+            return self.upsert(entity, frame, batch_uid, now=now, conn=conn)
+        stamp = naive_utc(now or utcnow())
+        rows = frame.select(STATE_COLUMNS).with_columns(
+            entity=pl.lit(entity),
+            last_batch_uid=pl.lit(batch_uid),
+            last_synced_at=pl.lit(stamp, pl.Datetime("us")),
+        )
+        with self._write(conn) as c:
+            savepoint = c.begin_nested()
+            try:
+                written = insert_frame(c, T, rows.sort("erp_key_hash"))
+            except sa.exc.IntegrityError:
+                savepoint.rollback()
+            else:
+                savepoint.commit()
+                return written
+            return self.upsert(entity, frame, batch_uid, now=now, conn=c)
 
     def delete(self, entity: str, key_hashes: KeyHashes, *, conn: Connection | None = None) -> int:
         """Forget these keys (deleted in ScheduleHub); returns how many rows went."""
