@@ -68,6 +68,11 @@ class Batch:
     high_marks: dict[str, dt.datetime] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     state_ready: bool = False
+    #: the entity had no state at all when the batch began (a first load): every row is
+    #: new, and the delta needs no lookup (a key seen twice in the scan meets a 409)
+    first_load: bool = False
+    #: the entity's whole state, for big batches of entities that fit (see ``_state_for``)
+    state_cache: pl.DataFrame | None = None
     #: a re-drive books outcomes against its queue: "failed" or "pending" (None: a sync)
     queue: str | None = None
 
@@ -276,14 +281,32 @@ def _high_mark(records: pl.DataFrame, failed: list[pl.DataFrame]) -> dt.datetime
 def delta(batch: Batch, chunk: Chunk) -> Chunk:
     """Stage 6: insert / update / skip by one join against ``erp_sync_state``."""
     ensure_state(batch)
-    if chunk.frame.is_empty():
+    if chunk.frame.is_empty() or batch.first_load:
         chunk.frame = chunk.frame.with_columns(
-            pl.lit(None, pl.String).alias(c) for c in ("uid", "prev_data_hash", "op")
+            pl.lit(None, pl.String).alias("uid"),
+            pl.lit(None, pl.String).alias("prev_data_hash"),
+            pl.lit(delta_stage.OP_INSERT).alias("op"),
         )
         return chunk
-    state = batch.env.store.load_sync_state_for_keys(batch.entity, chunk.frame["erp_key_hash"])
-    chunk.frame = delta_stage.plan_delta(chunk.frame, state)
+    chunk.frame = delta_stage.plan_delta(chunk.frame, _state_for(batch, chunk.frame))
     return chunk
+
+
+#: a chunk at least this big compares against the whole entity's state, read once per
+#: batch (one bulk read beats staging its keys chunk after chunk)
+WHOLE_STATE_MIN_CHUNK = 20_000
+
+
+def _state_for(batch: Batch, records: pl.DataFrame) -> pl.DataFrame:
+    """The state rows a chunk's delta needs: looked up by key, or the whole entity's."""
+    store = batch.env.store
+    if batch.state_cache is None and records.height >= WHOLE_STATE_MIN_CHUNK:
+        count = store.sync_state.count(batch.entity)
+        if count <= batch.env.settings.state_cache_rows:
+            batch.state_cache = store.load_sync_state(batch.entity)
+    if batch.state_cache is not None:
+        return batch.state_cache
+    return store.load_sync_state_for_keys(batch.entity, records["erp_key_hash"])
 
 
 def ensure_state(batch: Batch) -> None:
@@ -291,7 +314,8 @@ def ensure_state(batch: Batch) -> None:
     first run, or a lost state database), so a lost database never creates duplicates."""
     if batch.state_ready:
         return
-    track_stage.rebuild_state_if_empty(batch.env, batch.entity, batch.uid)
+    adopted = track_stage.rebuild_state_if_empty(batch.env, batch.entity, batch.uid)
+    batch.first_load = adopted == 0
     batch.state_ready = True
 
 

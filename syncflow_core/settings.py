@@ -61,6 +61,12 @@ class Settings(BaseSettings):
 
     # --- pipeline ------------------------------------------------------------------------
     chunk_rows: int = Field(default=200_000, ge=1000, description="rows per streamed chunk")
+    state_cache_rows: int = Field(
+        default=2_000_000,
+        ge=0,
+        description="a big batch reads the entity's whole sync state once when it has at "
+        "most this many keys (about 130 MB per million), else it looks keys up per chunk",
+    )
     delete_guard_share: float = Field(default=0.10, ge=0, le=1)
     failed_retry_delays_seconds: tuple[int, ...] = (60, 120, 240)
     pending_check_seconds: int = 300

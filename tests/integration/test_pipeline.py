@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from syncflow_core.pipeline import BatchResult, sync_window
 from syncflow_core.redrive import redrive
 from tests.support.world import World, world
@@ -118,3 +120,24 @@ def test_lost_state_database_creates_no_duplicates(state_url: str, tmp_path: Pat
         assert results["items"].metrics.rows_inserted == 0
         assert results["items"].metrics.rows_updated == 0
         w.assert_exact()
+
+
+@pytest.mark.parametrize("whole_state", [False, True], ids=["keyed", "whole-state"])
+def test_full_rescan_of_an_unchanged_source_writes_nothing(
+    state_url: str, tmp_path: Path, whole_state: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import syncflow_core.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "WHOLE_STATE_MIN_CHUNK", 1 if whole_state else 10**9)
+    with world(state_url, tmp_path) as w:
+        sync_all(w)
+        before = {name: applied(w, name) for name in w.env.parents_first()}
+        for entity in w.env.parents_first():
+            result = sync_window(w.env, entity, w.windows(), full_rescan=True)
+            m = result.metrics
+            assert m.rows_fetched > 0
+            assert m.rows_inserted == m.rows_updated == 0
+            assert m.rows_skipped + m.rows_failed + m.rows_pending + m.rows_superseded == (
+                m.rows_fetched
+            )
+        assert {name: applied(w, name) for name in w.env.parents_first()} == before

@@ -105,6 +105,7 @@ def world(
     *,
     sizes: dict[str, int] | None = None,
     days: int = 3,
+    settings: dict[str, Any] | None = None,
     **erp_options: Any,
 ) -> Iterator[World]:
     """Start both emulators in threads and a SyncEnv on ``state_url``."""
@@ -129,6 +130,7 @@ def world(
             chunk_rows=1000,
             backoff_base_seconds=0.01,
             backoff_max_seconds=0.05,
+            **(settings or {}),
         )
         with SyncEnv.from_settings(settings) as env:
             yield World(erp_app.emulator, emulator_of(hub_app), settings, env, days)  # type: ignore[attr-defined]
