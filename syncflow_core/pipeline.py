@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from syncflow_core import delta as delta_stage
+from syncflow_core import drift as schema_drift
 from syncflow_core import ingest as ingest_stage
 from syncflow_core import track as track_stage
 from syncflow_core.catalog import EntitySpec
@@ -71,6 +72,8 @@ class Batch:
     #: the entity had no state at all when the batch began (a first load): every row is
     #: new, and the delta needs no lookup (a key seen twice in the scan meets a 409)
     first_load: bool = False
+    #: what ``/schema`` showed of drift at the start of the fetch (new columns are ignored)
+    drift: schema_drift.DriftReport | None = None
     #: the entity's whole state, for big batches of entities that fit (see ``_state_for``)
     state_cache: pl.DataFrame | None = None
     #: a re-drive books outcomes against its queue: "failed" or "pending" (None: a sync)
@@ -206,6 +209,11 @@ def fetch(batch: Batch) -> ChunkStream[Chunk]:
 
 def _fetch_chunks(batch: Batch) -> Iterator[Chunk]:
     env, spec = batch.env, batch.spec
+    batch.drift = schema_drift.check(spec, env.apismith.schema(batch.entity))
+    if batch.drift.added or batch.drift.resized:
+        log.warning(
+            "%s: source schema changed (ignored): %s", batch.entity, batch.drift.as_metadata()
+        )
     marks: dict[dt.datetime, dt.datetime] = {}
     if batch.windows and not batch.full_rescan:
         marks = env.store.watermarks.get(

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from syncflow_core import drift as schema_drift
 from syncflow_core import ingest as ingest_stage
 from syncflow_core.catalog import EntitySpec
 from syncflow_core.delta import OP_DELETE, plan_deletes
@@ -95,6 +96,7 @@ def reconcile(
 
 def source_key_hashes(env: SyncEnv, spec: EntitySpec) -> pl.Series:
     """The business-key hash of every row APISmith has now (a key-only scan)."""
+    schema_drift.check(spec, env.apismith.schema(spec.name))
     keys_only = key_spec(spec)
     hashes = [
         prepare(keys_only, frame).records["erp_key_hash"]

@@ -141,3 +141,23 @@ def test_full_rescan_of_an_unchanged_source_writes_nothing(
                 m.rows_fetched
             )
         assert {name: applied(w, name) for name in w.env.parents_first()} == before
+
+
+def test_schema_drift_new_column_ignored_removed_column_fails_the_batch(
+    state_url: str, tmp_path: Path
+) -> None:
+    from syncflow_core.drift import SchemaDriftError
+
+    with world(state_url, tmp_path) as w:
+        w.erp.drift("items", add=[("COLOR", "VARCHAR2(10)")])
+        result = sync_window(w.env, "items", w.windows())
+        assert result.status == "succeeded"
+        assert result.metrics.rows_inserted > 1000
+        before = applied(w, "work_centers")
+        w.erp.drift("work_centers", drop=["CAPACITY"])
+        with pytest.raises(SchemaDriftError, match=r"work_centers: .*removed: CAPACITY"):
+            sync_window(w.env, "work_centers", w.windows())
+        failed = w.env.store.batches.recent(entity="work_centers").row(0, named=True)
+        assert failed["status"] == "failed"
+        assert "CAPACITY" in failed["error_message"]
+        assert applied(w, "work_centers") == before  # nothing was written
