@@ -12,7 +12,8 @@
 >>> cols = [SourceColumn(name=f.source, type=f.oracle_type, nullable=True) for f in items.fields]
 >>> cols.append(SourceColumn(name="ROWVERSION", type="TIMESTAMP(6)", nullable=False))
 >>> cols.append(SourceColumn(name="COLOR", type="VARCHAR2(10)", nullable=True))
->>> compare(items, SourceSchema(entity="items", columns=tuple(cols), rowversion_column="ROWVERSION")).added
+>>> schema = SourceSchema(entity="items", columns=tuple(cols), rowversion_column="ROWVERSION")
+>>> compare(items, schema).added
 ('COLOR',)
 """
 
