@@ -373,20 +373,25 @@ def track(batch: Batch, chunk: Chunk) -> Chunk:
 # --- whole batches -----------------------------------------------------------------------
 
 
+#: where the stages hand over to a thread of their own (see ``ChunkStream.ahead``): the
+#: source side (fetch to identity), the ScheduleHub side (delta to ingest) and the state
+#: writes (track) overlap, chunk after chunk
+THREAD_BREAKS = frozenset({"identity", "ingest"})
+
+
+def apply_stage(batch: Batch, stream: ChunkStream[Chunk], name: str) -> ChunkStream[Chunk]:
+    """``stream`` through stage ``name`` (lazily), running ahead in a thread of its own
+    after the stages of ``THREAD_BREAKS`` when ``pipeline_depth`` > 0."""
+    mapped = stream.map(name, _bound(STAGE_FUNCTIONS[name], batch))
+    depth = batch.env.settings.pipeline_depth
+    return mapped.ahead(depth, name=name) if depth and name in THREAD_BREAKS else mapped
+
+
 def stages(batch: Batch) -> ChunkStream[Chunk]:
     """The nine stages over ``batch``, lazily: iterate to run them chunk by chunk."""
     stream = fetch(batch)
-    for name, fn in (
-        ("normalize", normalize),
-        ("validate", validate),
-        ("map", map_fields),
-        ("identity", identity),
-        ("delta", delta),
-        ("resolve", resolve),
-        ("ingest", ingest),
-        ("track", track),
-    ):
-        stream = stream.map(name, _bound(fn, batch))
+    for name in STAGES[1:]:
+        stream = apply_stage(batch, stream, name)
     return stream
 
 
@@ -395,6 +400,18 @@ Stage = Callable[[Batch, Chunk], Chunk]
 
 def _bound(fn: Stage, batch: Batch) -> Callable[[Chunk], Chunk]:
     return lambda chunk: fn(batch, chunk)
+
+
+STAGE_FUNCTIONS: dict[str, Stage] = {
+    "normalize": normalize,
+    "validate": validate,
+    "map": map_fields,
+    "identity": identity,
+    "delta": delta,
+    "resolve": resolve,
+    "ingest": ingest,
+    "track": track,
+}
 
 
 def drain(batch: Batch, stream: ChunkStream[Chunk]) -> BatchResult:

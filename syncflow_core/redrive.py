@@ -29,15 +29,11 @@ from syncflow_core.normalize import stages as norm
 from syncflow_core.pipeline import (
     Batch,
     BatchResult,
-    _bound,
-    delta,
+    apply_stage,
     drain,
     finish,
-    ingest,
     open_batch,
     parent_lookup,
-    resolve,
-    track,
 )
 from syncflow_core.resolve import resolve_parents
 from syncflow_core.state.clock import utcnow
@@ -162,6 +158,6 @@ def redrive_pending(
 def _resend(batch: Batch, chunks: Iterable[Chunk]) -> ChunkStream[Chunk]:
     """Stages 6-9 over prepared chunks."""
     stream: ChunkStream[Chunk] = ChunkStream(batch.entity, iter(chunks), batch.seconds)
-    for name, fn in (("delta", delta), ("resolve", resolve), ("ingest", ingest), ("track", track)):
-        stream = stream.map(name, _bound(fn, batch))
+    for name in ("delta", "resolve", "ingest", "track"):
+        stream = apply_stage(batch, stream, name)
     return stream

@@ -67,6 +67,13 @@ class Settings(BaseSettings):
         description="a big batch reads the entity's whole sync state once when it has at "
         "most this many keys (about 130 MB per million), else it looks keys up per chunk",
     )
+    pipeline_depth: int = Field(
+        default=1,
+        ge=0,
+        le=4,
+        description="chunks the source side and the ScheduleHub side may run ahead of the "
+        "state writes, each in a thread of its own (0: one stage at a time)",
+    )
     delete_guard_share: float = Field(default=0.10, ge=0, le=1)
     failed_retry_delays_seconds: tuple[int, ...] = (60, 120, 240)
     pending_check_seconds: int = 300

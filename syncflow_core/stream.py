@@ -16,6 +16,8 @@ True
 from __future__ import annotations
 
 import datetime as dt
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -94,6 +96,58 @@ class ChunkStream(Generic[T]):
                 yield result
 
         return ChunkStream(self.name, run(), self.seconds)
+
+    def ahead(self, depth: int = 1, *, name: str = "stage") -> ChunkStream[T]:
+        """The same stream, produced by a thread of its own up to ``depth`` items ahead.
+
+        Everything upstream (the stages mapped so far) then runs concurrently with what
+        comes downstream: Polars, the HTTP clients and the database drivers release the
+        GIL, so one chunk can be fetched and normalized while the one before is being
+        written. An exception upstream is raised downstream; a consumer that stops early
+        stops the producer at its next item. ``depth`` bounds the extra memory.
+        """
+        if depth < 1:
+            return self
+        items: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=depth)
+        stop = threading.Event()
+        upstream = self._items
+
+        def produce() -> None:
+            try:
+                for item in upstream:
+                    while not stop.is_set():
+                        try:
+                            items.put(("item", item), timeout=0.1)
+                            break
+                        except queue.Full:
+                            continue
+                    if stop.is_set():
+                        return
+                items.put(("end", None))
+            except BaseException as exc:  # handed to the consumer, raised there
+                items.put(("error", exc))
+
+        def consume() -> Iterator[T]:
+            thread = threading.Thread(target=produce, name=f"{self.name}-{name}", daemon=True)
+            thread.start()
+            try:
+                while True:
+                    kind, value = items.get()
+                    if kind == "end":
+                        return
+                    if kind == "error":
+                        assert isinstance(value, BaseException)
+                        raise value
+                    yield value  # type: ignore[misc]
+            finally:
+                stop.set()
+                while thread.is_alive():  # unblock a producer waiting on a full queue
+                    try:
+                        items.get_nowait()
+                    except queue.Empty:
+                        thread.join(timeout=0.1)
+
+        return ChunkStream(self.name, consume(), self.seconds)
 
     def timed_source(self, stage: str) -> ChunkStream[T]:
         """The same stream with the time spent producing each item counted as ``stage``."""

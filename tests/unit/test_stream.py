@@ -1,0 +1,63 @@
+"""Chunk streams: lazy timed stages, and stages run ahead in a thread of their own."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from syncflow_core.stream import ChunkStream
+
+
+def test_map_is_lazy_and_timed() -> None:
+    seen: list[int] = []
+    stream = ChunkStream("t", iter([1, 2, 3])).map("double", lambda x: seen.append(x) or 2 * x)
+    assert seen == []
+    assert list(stream) == [2, 4, 6]
+    assert seen == [1, 2, 3]
+    assert set(stream.seconds) == {"double"}
+
+
+def test_ahead_keeps_order_and_overlaps_the_stages() -> None:
+    def slow(x: int) -> int:
+        time.sleep(0.05)
+        return x
+
+    started = time.perf_counter()
+    stream = ChunkStream("t", iter(range(10))).map("up", slow).ahead(2).map("down", slow)
+    assert list(stream) == list(range(10))
+    elapsed = time.perf_counter() - started
+    assert elapsed < 0.9  # sequential would take 1.0 s: the two stages overlapped
+
+
+def test_ahead_raises_upstream_errors_downstream() -> None:
+    def boom(x: int) -> int:
+        if x == 3:
+            raise ValueError("row 3 is bad")
+        return x
+
+    stream = ChunkStream("t", iter(range(10))).map("up", boom).ahead(1)
+    got: list[int] = []
+    with pytest.raises(ValueError, match="row 3 is bad"):
+        got.extend(stream)
+    assert got == [0, 1, 2]
+
+
+def test_a_consumer_that_stops_stops_the_producer() -> None:
+    produced: list[int] = []
+
+    def source() -> Iterator[int]:
+        for i in range(1000):
+            produced.append(i)
+            yield i
+
+    stream = ChunkStream("t", source()).ahead(1)
+    for item in stream:
+        if item == 2:
+            break
+    del stream
+    time.sleep(0.3)
+    assert len(produced) < 10
+    assert not [t for t in threading.enumerate() if t.name.startswith("t-stage")]
