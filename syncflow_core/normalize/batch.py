@@ -157,14 +157,14 @@ def _keep_newest(records: pl.DataFrame) -> tuple[pl.DataFrame, int]:
     Candidates first, cheaply: rows whose 64-bit hash of the key occurs twice (sorted
     neighbours). A hash collision only adds a candidate; the exact key decides among them.
     """
-    hashed = records.select(pl.col(KEY_HASH).hash().alias("h"))
-    ordered = hashed.get_column("h").sort()
+    # The streaming engine leaves many chunks; sorting and hashing want one.
+    keys = records.select(_ROW, KEY_HASH, ROWVERSION).rechunk()
+    hashed = keys.get_column(KEY_HASH).hash()
+    ordered = hashed.sort()
     repeated = ordered.filter(ordered == ordered.shift(1)).unique()
     if repeated.len() == 0:
         return records, 0
-    candidates = records.select(_ROW, KEY_HASH, ROWVERSION).filter(
-        hashed.get_column("h").is_in(repeated.implode())
-    )
+    candidates = keys.filter(hashed.is_in(repeated.implode()))
     ranked = candidates.sort([KEY_HASH, ROWVERSION, _ROW])
     losers = ranked.filter(~pl.col(KEY_HASH).is_last_distinct()).get_column(_ROW)
     if losers.len() == 0:

@@ -40,8 +40,6 @@ def parse_default(spec: FieldSpec, *, source_timezone: str = "UTC") -> Any:
         raise RowError(ErrorType.from_code(code), spec.target, spec.default)
     if isinstance(value, str):
         value = value or None  # layer 2 step 5
-        if value is not None and spec.oracle.is_raw:
-            value = value.lower()
     if value is None:
         raise RowError(ErrorType.MISSING_REQUIRED, spec.target, spec.default)
     return value

@@ -83,6 +83,12 @@ def _ok() -> pl.Expr:
     return pl.lit(0, pl.UInt8)
 
 
+STRING_TRANSFORMS: dict[str, Callable[[pl.Expr], pl.Expr]] = {
+    "upper": lambda e: e.str.to_uppercase(),
+    "lower": lambda e: e.str.to_lowercase(),
+}
+
+
 # ------------------------------------------------------------------ slow paths (compact)
 # Each takes a compact frame with the column "raw" (the rows the fast path left, raw
 # values not null) and adds "value" and "error" (UInt8, 0: fine).
@@ -104,9 +110,13 @@ def _error_where_null(code: ErrorType) -> pl.Expr:
     return pl.when(failed).then(_code(code)).otherwise(_ok()).alias("error")
 
 
-def slow_string(frame: pl.LazyFrame) -> pl.LazyFrame:
-    """Layer 2 steps 1-4 (a non-null value stays non-null: "" becomes null later)."""
-    return _cleaned(frame).with_columns(value=pl.col("cleaned"), error=_ok())
+def slow_string(frame: pl.LazyFrame, transforms: tuple[str, ...] = ()) -> pl.LazyFrame:
+    """Layer 2 steps 1-4, then the string transforms ("" becomes null later: the
+    transforms keep "" as "", so the order against the default does not matter)."""
+    value = pl.col("cleaned")
+    for transform in transforms:
+        value = STRING_TRANSFORMS[transform](value)
+    return _cleaned(frame).with_columns(value=value, error=_ok())
 
 
 def _number_core(frame: pl.LazyFrame) -> pl.LazyFrame:
@@ -177,9 +187,12 @@ class ParsePlan:
     slow_fails: bool = True  # False: the slow path never reports an error
 
 
-def plan_string(raw: pl.Expr, name: str) -> ParsePlan:
-    """Layer 2 alone (strings never fail): only values that can change are touched."""
-    return ParsePlan(raw, pl.String(), needs_cleaning(raw), slow_string, raw, slow_fails=False)
+def plan_string(raw: pl.Expr, name: str, transforms: tuple[str, ...] = ()) -> ParsePlan:
+    """Layer 2 (strings never fail), then the string ``transforms`` (upper, lower) of
+    layer 5: only the values that either can change are touched, on a compact frame."""
+    slow_rows = needs_cleaning(raw, upper="upper" in transforms, lower="lower" in transforms)
+    slow = partial(slow_string, transforms=transforms)
+    return ParsePlan(raw, pl.String(), slow_rows, slow, raw, slow_fails=False)
 
 
 def plan_float(raw: pl.Expr, name: str) -> ParsePlan:
@@ -235,8 +248,20 @@ def plan_datetime(raw: pl.Expr, name: str, source_timezone: str) -> ParsePlan:
     )
 
 
-def parse_plan(spec: FieldSpec, name: str, source_timezone: str) -> ParsePlan:
-    """Layer 1: the parser of the field's Oracle type, over column ``spec.source``."""
+def string_transforms(spec: FieldSpec) -> tuple[str, ...]:
+    """The case transforms of a string field, in order: RAW is lower-case hex (layer 1),
+    then the field's ``upper``/``lower`` (``yn_bool``, always last, is not one of them)."""
+    raw_hex = ("lower",) if spec.oracle.is_raw else ()
+    return (*raw_hex, *(t for t in spec.transforms if t in STRING_TRANSFORMS))
+
+
+def parse_plan(
+    spec: FieldSpec, name: str, source_timezone: str, *, transforms: bool = False
+) -> ParsePlan:
+    """Layer 1: the parser of the field's Oracle type, over column ``spec.source``.
+
+    ``transforms``: a string field's plan applies its case transforms too (layer 5).
+    """
     raw = pl.col(spec.source)
     value_type = spec.source_type
     if value_type is ValueType.INTEGER:
@@ -245,7 +270,8 @@ def parse_plan(spec: FieldSpec, name: str, source_timezone: str) -> ParsePlan:
         return plan_float(raw, name)
     if value_type is ValueType.DATETIME:
         return plan_datetime(raw, name, source_timezone)
-    return plan_string(raw, name)
+    layer1 = ("lower",) if spec.oracle.is_raw else ()  # RAW is lower-case hex
+    return plan_string(raw, name, string_transforms(spec) if transforms else layer1)
 
 
 # ------------------------------------------------------------------ running the plans
@@ -340,19 +366,13 @@ def run_parse(frame: pl.DataFrame, plans: Mapping[str, ParsePlan]) -> pl.DataFra
 # ------------------------------------------------------------------ layer 5
 
 
-_STRING_TRANSFORMS: dict[str, Callable[[pl.Expr], pl.Expr]] = {
-    "upper": lambda e: e.str.to_uppercase(),
-    "lower": lambda e: e.str.to_lowercase(),
-}
-
-
 @dataclass(frozen=True)
 class FieldPlan:
     """One field from its raw column to its final value and error code (0: fine).
 
-    ``mapped(value)``: layer 5 up to the string transforms, on the parsed value, into
-    column ``{name}mapped``; then ``value`` and ``error`` read that column and
-    ``{name}error`` (the parse error).
+    ``mapped(value)``: layer 5 but ``yn_bool`` on the parsed value, into column
+    ``{name}mapped``; then ``value`` and ``error`` read that column and ``{name}error``
+    (the parse error).
     """
 
     spec: FieldSpec
@@ -362,17 +382,16 @@ class FieldPlan:
     required: bool
 
     def mapped(self, value: pl.Expr) -> pl.Expr:
-        """Empty to null (strings), RAW to lower case, the default, the string transforms."""
+        """Empty to null (strings), then the default. A string field's parse plan has
+        applied the case transforms already; its default is transformed here, once."""
         spec = self.spec
+        default = self.default
         if spec.source_type is ValueType.STRING:
             value = empty_to_null(value)  # layer 2 step 5
-            if spec.oracle.is_raw:
-                value = value.str.to_lowercase()  # layer 1: RAW is lower-case hex
-        if self.default is not None:
-            value = pl.coalesce(value, pl.lit(self.default, DTYPES[spec.source_type]))
-        for transform in spec.transforms:
-            if transform != "yn_bool":  # the loader lets yn_bool come last only
-                value = _STRING_TRANSFORMS[transform](value)
+            if default is not None:
+                default = transform_text(default, string_transforms(spec))
+        if default is not None:
+            value = pl.coalesce(value, pl.lit(default, DTYPES[spec.source_type]))
         return value
 
     @property
@@ -406,4 +425,15 @@ def field_plan(
 ) -> FieldPlan:
     """Layers 1-5 of one field; ``default`` is its parsed default (``parse_default``)."""
     name = f"__f{index}_"
-    return FieldPlan(spec, name, parse_plan(spec, name, source_timezone), default, required)
+    parse = parse_plan(spec, name, source_timezone, transforms=True)
+    return FieldPlan(spec, name, parse, default, required)
+
+
+def transform_text(text: str, transforms: tuple[str, ...]) -> str:
+    """``transforms`` applied to one string with the same kernels as the columns."""
+    value = pl.lit(text, pl.String)
+    for transform in transforms:
+        value = STRING_TRANSFORMS[transform](value)
+    result = pl.select(value).item()
+    assert isinstance(result, str)
+    return result

@@ -30,13 +30,20 @@ _NON_ASCII = r"[^\x00-\x7F]"
 _NOT_PRINTABLE_ASCII = r"[^\x20-\x7E]"
 
 
-def needs_cleaning(text: pl.Expr) -> pl.Expr:
-    """True where layer 2 could change the value (null stays null)."""
-    return (
-        text.str.contains(_NOT_PRINTABLE_ASCII)
-        | text.str.starts_with(" ")
-        | text.str.ends_with(" ")
-    )
+def needs_cleaning(text: pl.Expr, *, upper: bool = False, lower: bool = False) -> pl.Expr:
+    """True where layer 2 could change the value (null stays null).
+
+    With ``upper`` (``lower``): also where upper-casing (lower-casing) could change it, that
+    is where there is an ASCII lower-case (upper-case) letter; non-ASCII counts already.
+    """
+    allowed = r"\x20-\x7E"
+    if upper and lower:
+        allowed = r"\x20-\x40\x5B-\x60\x7B-\x7E"
+    elif upper:
+        allowed = r"\x20-\x60\x7B-\x7E"
+    elif lower:
+        allowed = r"\x20-\x40\x5B-\x7E"
+    return text.str.contains(f"[^{allowed}]") | text.str.starts_with(" ") | text.str.ends_with(" ")
 
 
 def fix_controls(text: pl.Expr) -> pl.Expr:
