@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from syncflow_core import load_catalog, prepare  # noqa: E402
-from syncflow_core.identity import with_identity  # noqa: E402
+from syncflow_core.identity import add_identity, encoding_needs  # noqa: E402
 from syncflow_core.normalize import batch, fields  # noqa: E402
 from syncflow_core.normalize.source import read_rows  # noqa: E402
 
@@ -185,10 +185,11 @@ def breakdown(frame: pl.DataFrame) -> list[Phase]:
         _timed(out, name, lambda r=rows, slow=p.parse.slow: slow(r.lazy()).collect())
     work = _timed(out, "layers 1-5 + first failure (run_fields)",
                   lambda: batch.run_fields(indexed, plans))  # fmt: skip
-    passed = work.filter(pl.col(batch._FAIL_FIELD).is_null())
     columns = [batch._ROW, *spec.data_fields, "erp_rowversion"]
-    records = _timed(out, "identity (encode, canonical, 2 hashes)",
-                     lambda: with_identity(passed.select(columns), spec))  # fmt: skip
+    passed = work.lazy().filter(pl.col(batch._FAIL_FIELD).is_null()).select(columns)
+    needs = _timed(out, "identity: encoders needed", lambda: encoding_needs(work, spec))
+    records = _timed(out, "identity: encode, canonical, 2 hashes",
+                     lambda: add_identity(passed, spec, needs).collect(engine="streaming"))  # fmt: skip
     _timed(out, "dedup", lambda: batch._keep_newest(records))
     failing = work.filter(pl.col(batch._FAIL_FIELD).is_not_null())
     failures = lambda: batch._failures(spec, plans, failing, raw.raw_json(failing[batch._ROW]))  # noqa: E731

@@ -25,8 +25,15 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from syncflow_core.catalog.models import EntitySpec, FieldSpec
-from syncflow_core.identity import DATA_HASH, KEY_HASH, ROWVERSION, field_types, key_hash_expr
-from syncflow_core.identity import with_identity as add_identity
+from syncflow_core.identity import (
+    DATA_HASH,
+    KEY_HASH,
+    ROWVERSION,
+    add_identity,
+    encoding_needs,
+    field_types,
+    key_hash_expr,
+)
 from syncflow_core.normalize.defaults import parse_default
 from syncflow_core.normalize.errors import ErrorType, Stage
 from syncflow_core.normalize.fields import (
@@ -136,9 +143,12 @@ def prepare(spec: EntitySpec, rows: Rows) -> Prepared:
     plans = entity_plans(spec)
     work = run_fields(raw.frame.with_row_index(_ROW), plans)
     targets = [p.spec.target for p in plans]
-    passed = work.select(_ROW, *targets, _FAIL_FIELD).filter(pl.col(_FAIL_FIELD).is_null())
+    passed = work.lazy().filter(pl.col(_FAIL_FIELD).is_null()).select(_ROW, *targets)
     failing = work.filter(pl.col(_FAIL_FIELD).is_not_null())
-    records = add_identity(passed.drop(_FAIL_FIELD), spec)
+    # Which encoders can be the simple ones is read on every row (failing rows too: a
+    # superset, never wrong); the filter, the encoding and both hashes stream together.
+    needs = encoding_needs(work, spec)
+    records = add_identity(passed, spec, needs).collect(engine=ENGINE)
     records, superseded = _keep_newest(records)
     columns = [*spec.data_fields, KEY_HASH, DATA_HASH, ROWVERSION]
     failed = _failures(spec, plans, failing, raw.raw_json(failing[_ROW]))
