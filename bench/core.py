@@ -188,11 +188,14 @@ def breakdown(frame: pl.DataFrame) -> list[Phase]:
     columns = [batch._ROW, *spec.data_fields, "erp_rowversion"]
     passed = work.lazy().filter(pl.col(batch._FAIL_FIELD).is_null()).select(columns)
     needs = _timed(out, "identity: encoders needed", lambda: encoding_needs(work, spec))
-    records = _timed(out, "identity: encode, canonical, 2 hashes",
-                     lambda: add_identity(passed, spec, needs).collect(engine="streaming"))  # fmt: skip
+    hashed = add_identity(passed, spec, needs)
+    records = _timed(
+        out, "identity: encode, canonical, 2 hashes", lambda: hashed.collect(engine="streaming")
+    )
     _timed(out, "dedup", lambda: batch._keep_newest(records))
     failing = work.filter(pl.col(batch._FAIL_FIELD).is_not_null())
-    failures = lambda: batch._failures(spec, plans, failing, raw.raw_json(failing[batch._ROW]))  # noqa: E731
+    raw_json = raw.raw_json(failing[batch._ROW])
+    failures = lambda: batch._failures(spec, plans, failing, raw_json)  # noqa: E731
     _timed(out, f"failures ({failing.height:,} rows)", failures)
     return out
 
