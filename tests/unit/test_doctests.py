@@ -9,6 +9,7 @@ import pytest
 
 MODULES = [
     "syncflow_core.identity",
+    "syncflow_core.normalize",
     "syncflow_core.normalize.batch",
     "syncflow_core.normalize.compact",
     "syncflow_core.normalize.datetimes",

@@ -130,3 +130,18 @@ def test_every_row_is_counted_once() -> None:
     assert prepared.records["erp_key_hash"].is_unique().all()
     assert prepared.failed.height > 0
     assert prepared.superseded > 0
+
+
+def test_records_keep_input_order_across_many_morsels() -> None:
+    """The streaming engine splits rows into morsels; the records must come back in order."""
+    n = 300_000
+    frame = pl.DataFrame(
+        {
+            "PART_NO": [f"P{(i * 7919) % n:06d}" for i in range(n)],
+            "DESCRIPTION": ["d"] * n,
+            "ROWVERSION": ["2025-12-08 10:30:00"] * n,
+        }
+    )
+    prepared = prepare(ITEMS, frame)
+    assert prepared.records.height == n
+    assert prepared.records["item_number"].to_list() == frame["PART_NO"].to_list()
