@@ -43,7 +43,8 @@ def needs_cleaning(text: pl.Expr, *, upper: bool = False, lower: bool = False) -
         allowed = r"\x20-\x60\x7B-\x7E"
     elif lower:
         allowed = r"\x20-\x40\x5B-\x7E"
-    return text.str.contains(f"[^{allowed}]") | text.str.starts_with(" ") | text.str.ends_with(" ")
+    # One pass: a character outside the allowed set, or a space at either end.
+    return text.str.contains(f"[^{allowed}]|^ | $")
 
 
 def fix_controls(text: pl.Expr) -> pl.Expr:
