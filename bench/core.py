@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from syncflow_core import load_catalog, prepare  # noqa: E402
 from syncflow_core.identity import add_identity, encoding_needs  # noqa: E402
-from syncflow_core.normalize import batch, fields  # noqa: E402
+from syncflow_core.normalize import batch, parsers  # noqa: E402
 from syncflow_core.normalize.source import read_rows  # noqa: E402
 
 # ------------------------------------------------------------------ messy rows
@@ -178,7 +178,7 @@ def breakdown(frame: pl.DataFrame) -> list[Phase]:
     parse = {p.name: p.parse for p in plans}
     indexed = raw.frame.with_row_index(batch._ROW)
     parsed = _timed(out, "layers 1-4 (fast paths + slow paths)",
-                    lambda: fields.parse_columns(indexed, parse))  # fmt: skip
+                    lambda: parsers.parse_columns(indexed, parse))  # fmt: skip
     for p in plans:  # each slow path alone, for scale (prepare runs them together)
         rows = parsed.frame.filter(pl.col(f"{p.name}slow_rows")).select(p.parse.raw.alias("raw"))
         name = f"    slow path {p.spec.source:13s} {rows.height:>9,} rows"

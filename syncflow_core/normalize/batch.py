@@ -36,13 +36,8 @@ from syncflow_core.identity import (
 )
 from syncflow_core.normalize.defaults import parse_default
 from syncflow_core.normalize.errors import ErrorType, Stage
-from syncflow_core.normalize.fields import (
-    ENGINE,
-    FieldPlan,
-    field_plan,
-    parse_columns,
-    rowversion_field,
-)
+from syncflow_core.normalize.fields import FieldPlan, field_plan, rowversion_field
+from syncflow_core.normalize.parsers import ENGINE, parse_columns
 from syncflow_core.normalize.source import Rows, read_rows
 
 _ROW = "__row"

@@ -31,7 +31,7 @@ def parse_default(spec: FieldSpec, *, source_timezone: str = "UTC") -> Any:
     if spec.default is None:
         return None
     # Imported here: the catalog loader imports this module while it loads.
-    from syncflow_core.normalize.fields import parse_plan, run_parse
+    from syncflow_core.normalize.parsers import parse_plan, run_parse
 
     plan = parse_plan(spec, "__d_", source_timezone)
     frame = pl.DataFrame({spec.source: [spec.default]}, schema={spec.source: pl.String})

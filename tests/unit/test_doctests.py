@@ -17,6 +17,8 @@ MODULES = [
     "syncflow_core.normalize.digits",
     "syncflow_core.normalize.errors",
     "syncflow_core.normalize.fields",
+    "syncflow_core.normalize.parsers",
+    "syncflow_core.normalize.slow",
     "syncflow_core.normalize.numeric",
     "syncflow_core.normalize.source",
     "syncflow_core.normalize.strings",
