@@ -31,7 +31,8 @@ sys.path.insert(0, str(ROOT))
 
 from syncflow_core import load_catalog, prepare  # noqa: E402
 from syncflow_core.identity import add_identity, encoding_needs  # noqa: E402
-from syncflow_core.normalize import batch, parsers  # noqa: E402
+from syncflow_core.normalize import batch, dedup, failures, parsers  # noqa: E402
+from syncflow_core.normalize.columns import FAIL_FIELD, ROW  # noqa: E402
 from syncflow_core.normalize.source import read_rows  # noqa: E402
 
 # ------------------------------------------------------------------ messy rows
@@ -176,7 +177,7 @@ def breakdown(frame: pl.DataFrame) -> list[Phase]:
     raw = _timed(out, "read rows", lambda: read_rows(frame, spec.source_columns))
     plans = batch.entity_plans(spec)
     parse = {p.name: p.parse for p in plans}
-    indexed = raw.frame.with_row_index(batch._ROW)
+    indexed = raw.frame.with_row_index(ROW)
     parsed = _timed(out, "layers 1-4 (fast paths + slow paths)",
                     lambda: parsers.parse_columns(indexed, parse))  # fmt: skip
     for p in plans:  # each slow path alone, for scale (prepare runs them together)
@@ -185,18 +186,18 @@ def breakdown(frame: pl.DataFrame) -> list[Phase]:
         _timed(out, name, lambda r=rows, slow=p.parse.slow: slow(r.lazy()).collect())
     work = _timed(out, "layers 1-5 + first failure (run_fields)",
                   lambda: batch.run_fields(indexed, plans))  # fmt: skip
-    columns = [batch._ROW, *spec.data_fields, "erp_rowversion"]
-    passed = work.lazy().filter(pl.col(batch._FAIL_FIELD).is_null()).select(columns)
+    columns = [ROW, *spec.data_fields, "erp_rowversion"]
+    passed = work.lazy().filter(pl.col(FAIL_FIELD).is_null()).select(columns)
     needs = _timed(out, "identity: encoders needed", lambda: encoding_needs(work, spec))
     hashed = add_identity(passed, spec, needs)
     records = _timed(
         out, "identity: encode, canonical, 2 hashes", lambda: hashed.collect(engine="streaming")
     )
-    _timed(out, "dedup", lambda: batch._keep_newest(records))
-    failing = work.filter(pl.col(batch._FAIL_FIELD).is_not_null())
-    raw_json = raw.raw_json(failing[batch._ROW])
-    failures = lambda: batch._failures(spec, plans, failing, raw_json)  # noqa: E731
-    _timed(out, f"failures ({failing.height:,} rows)", failures)
+    _timed(out, "dedup", lambda: dedup.keep_newest(records))
+    failing = work.filter(pl.col(FAIL_FIELD).is_not_null())
+    raw_json = raw.raw_json(failing[ROW])
+    records_of_failures = lambda: failures.failed_records(spec, plans, failing, raw_json)  # noqa: E731
+    _timed(out, f"failures ({failing.height:,} rows)", records_of_failures)
     return out
 
 

@@ -13,6 +13,7 @@ MODULES = [
     "syncflow_core.normalize.batch",
     "syncflow_core.normalize.compact",
     "syncflow_core.normalize.datetimes",
+    "syncflow_core.normalize.dedup",
     "syncflow_core.normalize.defaults",
     "syncflow_core.normalize.digits",
     "syncflow_core.normalize.errors",
