@@ -246,7 +246,7 @@ def reference_rate(spec: Any, frame: pl.DataFrame, sample_rows: int) -> float:
     import reference  # the tests' per-row reading of the contracts
 
     sample = frame.head(sample_rows).to_dicts()
-    seconds, _ = best_of(1, lambda: reference.prepare_rows(spec, sample))
+    seconds, _ = best_of(2, lambda: reference.prepare_rows(spec, sample))
     rate = len(sample) / seconds
     print(
         f"reference (per row):   {seconds:6.3f} s  {rate:12,.0f} rows/s   (sample {len(sample):,})"
