@@ -37,8 +37,6 @@ ROWVERSION = "erp_rowversion"
 # 1e16 and below 1e-5); outside it the general path rewrites the exponent form.
 _PLAIN_LOW, _PLAIN_HIGH = 1e-4, 1e15
 _FLOAT_TEXT = r"^(?P<neg>-)?(?P<int>[0-9]*)(?:\.(?P<frac>[0-9]*))?(?:e(?P<exp>[+-]?[0-9]+))?$"
-
-
 _SPECIAL = ["\\", "|", "="]
 
 
