@@ -15,10 +15,11 @@ from __future__ import annotations
 import polars as pl
 
 from syncflow_core.normalize.datetimes import (
-    datetime_fields,
-    datetime_groups,
+    datetime_shape,
+    explicit_utc,
     in_year_range,
     local_datetime,
+    rr_dates,
     to_utc,
 )
 from syncflow_core.normalize.errors import ErrorType, error_code, no_error
@@ -100,13 +101,18 @@ def slow_integer(frame: pl.LazyFrame) -> pl.LazyFrame:
 
 def slow_datetime(frame: pl.LazyFrame, source_timezone: str) -> pl.LazyFrame:
     """Layers 2 and 4 into naive UTC; invalid_datetime where no format reads the text."""
-    fields = pl.col("fields")
+    text, shape = pl.col("text"), pl.col("shape")
+    no_offset = pl.lit(None, pl.Int64)
     return (
         _with_text(frame)
-        .with_columns(groups=datetime_groups(pl.col("text")))
-        .with_columns(fields=datetime_fields(pl.col("groups")))
-        .with_columns(local=local_datetime(fields))
-        .with_columns(utc=to_utc(pl.col("local"), fields.struct.field("offset"), source_timezone))
+        .with_columns(shape=datetime_shape(text))
+        .with_columns(rr=rr_dates(text, shape))
+        .with_columns(
+            local=local_datetime(text, shape, pl.col("rr")), explicit=explicit_utc(text, shape)
+        )
+        .with_columns(
+            utc=pl.coalesce(pl.col("explicit"), to_utc(pl.col("local"), no_offset, source_timezone))
+        )
         .with_columns(value=in_year_range(pl.col("utc")))
         .with_columns(_error_where_null(ErrorType.INVALID_DATETIME))
     )
