@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import random
 import subprocess
 import sys
@@ -151,6 +152,7 @@ def messy_items(n: int, seed: int, factor: float = 1.0) -> pl.DataFrame:
 
 
 def best_of(repeat: int, run: Callable[[], Any]) -> tuple[float, Any]:
+    """(fastest wall seconds of ``repeat`` runs, the last result)."""
     best, result = float("inf"), None
     for _ in range(repeat):
         gc.collect()
@@ -158,6 +160,18 @@ def best_of(repeat: int, run: Callable[[], Any]) -> tuple[float, Any]:
         result = run()
         best = min(best, time.perf_counter() - start)
     return best, result
+
+
+def timings(repeat: int, run: Callable[[], Any]) -> tuple[list[float], list[float], Any]:
+    """Sorted wall and CPU seconds (all threads) of ``repeat`` runs, and the last result."""
+    walls, cpus, result = [], [], None
+    for _ in range(repeat):
+        gc.collect()
+        wall, cpu = time.perf_counter(), time.process_time()
+        result = run()
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return sorted(walls), sorted(cpus), result
 
 
 Phase = tuple[str, float, float]  # name, wall seconds, CPU seconds (all threads)
@@ -246,7 +260,7 @@ def reference_rate(spec: Any, frame: pl.DataFrame, sample_rows: int) -> float:
     import reference  # the tests' per-row reading of the contracts
 
     sample = frame.head(sample_rows).to_dicts()
-    seconds, _ = best_of(2, lambda: reference.prepare_rows(spec, sample))
+    seconds, _ = best_of(3, lambda: reference.prepare_rows(spec, sample))
     rate = len(sample) / seconds
     print(
         f"reference (per row):   {seconds:6.3f} s  {rate:12,.0f} rows/s   (sample {len(sample):,})"
@@ -267,7 +281,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--sample", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--list-rows", type=int, default=200_000)
     parser.add_argument(
         "--messy", type=float, default=1.0, help="weight of the unusual forms (2: twice)"
@@ -284,12 +298,18 @@ def main() -> None:
         f"in {time.perf_counter() - t:.1f} s"
     )
 
-    seconds, prepared = best_of(args.repeat, lambda: prepare(spec, frame))
+    walls, cpus, prepared = timings(args.repeat, lambda: prepare(spec, frame))
+    seconds = walls[0]
     rate = args.rows / seconds
     print(
         f"prepare (raw frame):   {seconds:6.3f} s  {rate:12,.0f} rows/s   "
         f"records {prepared.records.height:,}  failed {prepared.failed.height:,}  "
         f"superseded {prepared.superseded:,}"
+    )
+    median = walls[len(walls) // 2]
+    print(
+        f"  of {args.repeat} runs: median {median:.3f} s ({args.rows / median:,.0f} rows/s); "
+        f"CPU of all threads {cpus[0]:.3f} s best, load average {os.getloadavg()[0]:.2f}"
     )
     print("  breakdown (wall s / CPU s of all threads):")
     for name, wall, cpu in breakdown(frame):
