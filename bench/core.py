@@ -200,14 +200,14 @@ def breakdown(frame: pl.DataFrame) -> list[Phase]:
         _timed(out, name, lambda r=rows, slow=p.parse.slow: slow(r.lazy()).collect())
     work = _timed(out, "layers 1-5 + first failure (run_fields)",
                   lambda: batch.run_fields(indexed, plans))  # fmt: skip
+    passed = pl.col(FAIL_FIELD).is_null()
+    keys = work.select(ROW, *spec.key_fields, "erp_rowversion", FAIL_FIELD).filter(passed)
+    superseded = _timed(out, "dedup", lambda: dedup.superseded_rows(keys, spec.key_fields))
     columns = [ROW, *spec.data_fields, "erp_rowversion"]
-    passed = work.lazy().filter(pl.col(FAIL_FIELD).is_null()).select(columns)
+    kept = work.lazy().filter(passed & ~pl.col(ROW).is_in(superseded.implode())).select(columns)
     needs = _timed(out, "identity: encoders needed", lambda: encoding_needs(work, spec))
-    hashed = add_identity(passed, spec, needs)
-    records = _timed(
-        out, "identity: encode, canonical, 2 hashes", lambda: hashed.collect(engine="streaming")
-    )
-    _timed(out, "dedup", lambda: dedup.keep_newest(records))
+    hashed = add_identity(kept, spec, needs)
+    _timed(out, "identity: encode, canonical, 2 hashes", lambda: hashed.collect(engine="streaming"))
     failing = work.filter(pl.col(FAIL_FIELD).is_not_null())
     raw_json = raw.raw_json(failing[ROW])
     records_of_failures = lambda: failures.failed_records(spec, plans, failing, raw_json)  # noqa: E731

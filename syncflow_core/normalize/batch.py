@@ -33,7 +33,7 @@ from syncflow_core.normalize.columns import (
     error_column,
     source_column,
 )
-from syncflow_core.normalize.dedup import keep_newest
+from syncflow_core.normalize.dedup import superseded_rows
 from syncflow_core.normalize.defaults import parse_default
 from syncflow_core.normalize.errors import Stage
 from syncflow_core.normalize.failures import failed_records
@@ -121,19 +121,21 @@ def prepare(spec: EntitySpec, rows: Rows) -> Prepared:
     plans = entity_plans(spec)
     work = run_fields(raw.frame.with_row_index(ROW), plans)
     targets = [p.spec.target for p in plans]
-    passed = work.lazy().filter(pl.col(FAIL_FIELD).is_null()).select(ROW, *targets)
-    failing = work.filter(pl.col(FAIL_FIELD).is_not_null())
+    passed = pl.col(FAIL_FIELD).is_null()
+    keys = work.select(ROW, *spec.key_fields, ROWVERSION, FAIL_FIELD).filter(passed)
+    superseded = superseded_rows(keys, spec.key_fields)
+    failing = work.filter(~passed)
     # Which encoders can be the simple ones is read on every row (failing rows too: a
     # superset, never wrong); the filter, the encoding and both hashes stream together.
     needs = encoding_needs(work, spec)
-    records = add_identity(passed, spec, needs).collect(engine=ENGINE)
-    records, superseded = keep_newest(records)
+    kept = work.lazy().filter(passed & ~pl.col(ROW).is_in(superseded.implode()))
+    records = add_identity(kept.select(ROW, *targets), spec, needs).collect(engine=ENGINE)
     columns = [*spec.data_fields, KEY_HASH, DATA_HASH, ROWVERSION]
     failed = failed_records(spec, plans, failing, raw.raw_json(failing[ROW]))
     return Prepared(
         records=records.select(columns),
         failed=failed,
-        superseded=superseded,
+        superseded=superseded.len(),
         rows_in=raw.frame.height,
         counts=_counts(raw.frame.height, failed),
     )
