@@ -63,6 +63,9 @@ class FieldPlan:
             value = empty_to_null(value)  # layer 2 step 5
             if default is not None:
                 default = transform_text(default, string_transforms(spec))
+        if spec.source_type is ValueType.FLOAT:
+            # One zero: -0.0 and 0.0 hash alike (identity.md), so they must compare alike.
+            value = pl.when(value == 0).then(0.0).otherwise(value)
         if default is not None:
             value = pl.coalesce(value, pl.lit(default, DTYPES[spec.source_type]))
         return value

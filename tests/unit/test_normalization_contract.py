@@ -11,7 +11,7 @@ import pytest
 
 from syncflow_core.catalog import load_catalog
 from syncflow_core.normalize import prepare
-from tests.unit.support import one_field, values
+from tests.unit.support import entity, one_field, values
 
 CATALOG = load_catalog()
 D = dt.datetime
@@ -301,4 +301,18 @@ def test_dedup_compares_normalized_keys() -> None:
     ]
     prepared = prepare(CATALOG["items"], rows)
     assert prepared.records.select("item_number", "description").rows() == [("PART-1", "second")]
+    assert prepared.superseded == 1
+
+
+def test_dedup_treats_minus_zero_as_zero() -> None:
+    spec = entity(
+        [{"source": "K", "oracle_type": "NUMBER", "target": "k"},
+         {"source": "V", "oracle_type": "VARCHAR2(5)", "target": "v"}],
+        ["k"],
+    )  # fmt: skip
+    rows = [{"K": "-0", "V": "a", "ROWVERSION": "2025-12-08"},
+            {"K": 0.0, "V": "b", "ROWVERSION": "2025-12-08"}]  # fmt: skip
+    prepared = prepare(spec, rows)
+    assert prepared.records.select("k", "v").rows() == [(0.0, "b")]
+    assert str(prepared.records["k"].item()) == "0.0"  # not -0.0
     assert prepared.superseded == 1
