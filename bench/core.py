@@ -4,9 +4,10 @@
                                 [--messy 1.0] [--list-rows 200000]
 
 Generates N deterministic messy INVENTORY_PART rows as the APISmith client yields them
-(every column ``pl.String``): each column mostly in its usual form, plus every other form
-layers 2-4 accept (about 20-40 % of a column's values; ``--messy 2`` doubles that), a few
-per cent failing rows, duplicates of earlier keys (about 1 %) with newer rowversions. Prints rows/s of
+(every column ``pl.String``): each column mostly in its usual form, plus every other
+form layers 2-4 accept (about 20-40 % of a column's values; ``--messy 2`` doubles
+that), a few per cent failing rows, duplicates of earlier keys (about 1 %) with newer
+rowversions. Prints rows/s of
 ``prepare`` on that frame and of the tests' per-row reference (run on a sample and
 scaled), their ratio, a per-phase breakdown, the list-of-dicts input path, and the peak
 memory (``ru_maxrss``) of a fresh process that reads the frame and runs ``prepare``.
