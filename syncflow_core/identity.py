@@ -37,8 +37,6 @@ ROWVERSION = "erp_rowversion"
 # 1e16 and below 1e-5); outside it the general path rewrites the exponent form.
 _PLAIN_LOW, _PLAIN_HIGH = 1e-4, 1e15
 _FLOAT_TEXT = r"^(?P<neg>-)?(?P<int>[0-9]*)(?:\.(?P<frac>[0-9]*))?(?:e(?P<exp>[+-]?[0-9]+))?$"
-
-
 _SPECIAL = ["\\", "|", "="]
 
 
@@ -169,33 +167,49 @@ def field_types(spec: EntitySpec) -> dict[str, ValueType]:
     return {f.target: f.value_type for f in spec.fields}
 
 
+def encoding_needs(frame: pl.DataFrame, spec: EntitySpec) -> dict[str, bool]:
+    """Per data field: does any value need the full encoder (``needs_full_encoding``)?"""
+    types = field_types(spec)
+    return frame.select(
+        needs_full_encoding(pl.col(name), types[name]).alias(name) for name in spec.data_fields
+    ).row(0, named=True)
+
+
+def add_identity(
+    frame: pl.LazyFrame, spec: EntitySpec, needs: Mapping[str, bool] | None = None
+) -> pl.LazyFrame:
+    """``frame`` (``spec``'s typed target fields) plus ``erp_key_hash`` and ``erp_data_hash``.
+
+    ``needs`` (``encoding_needs``) lets the encoders skip work no value needs; without it
+    every encoder is the full one.
+    """
+    types = field_types(spec)
+    encoded = {name: f"__enc_{name}" for name in spec.data_fields}
+    cols = {name: pl.col(column) for name, column in encoded.items()}
+    key = canonical_from_encoded({n: cols[n] for n in spec.key_fields})
+    return (
+        frame.with_columns(
+            encode(pl.col(name), types[name], simple=needs is not None and not needs[name]).alias(
+                column
+            )
+            for name, column in encoded.items()
+        )
+        .with_columns(
+            xxh128_hex(key).alias(KEY_HASH),
+            blake3_hex(canonical_from_encoded(cols)).alias(DATA_HASH),
+        )
+        .drop(encoded.values())
+    )
+
+
 def with_identity(frame: pl.DataFrame, spec: EntitySpec) -> pl.DataFrame:
     """Add ``erp_key_hash`` and ``erp_data_hash`` to a frame of ``spec``'s typed target fields.
 
     A quick look at the columns first drops the encoding work no value needs (escaping,
     exponent rewriting, fractions); then one streaming pass encodes, joins and hashes.
     """
-    types = field_types(spec)
-    needs = frame.select(
-        needs_full_encoding(pl.col(name), types[name]).alias(name) for name in spec.data_fields
-    ).row(0, named=True)
-    encoded = {name: f"__enc_{name}" for name in spec.data_fields}
-    cols = {name: pl.col(column) for name, column in encoded.items()}
-    return (
-        frame.lazy()
-        .with_columns(
-            encode(pl.col(name), types[name], simple=not needs[name]).alias(column)
-            for name, column in encoded.items()
-        )
-        .with_columns(
-            xxh128_hex(canonical_from_encoded({n: cols[n] for n in spec.key_fields})).alias(
-                KEY_HASH
-            ),
-            blake3_hex(canonical_from_encoded(cols)).alias(DATA_HASH),
-        )
-        .drop(encoded.values())
-        .collect(engine="streaming")
-    )
+    needs = encoding_needs(frame, spec)
+    return add_identity(frame.lazy(), spec, needs).collect(engine="streaming")
 
 
 def parent_key_hash_expr(ref: ParentRef, parent: EntitySpec) -> pl.Expr:

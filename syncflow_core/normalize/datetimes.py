@@ -41,16 +41,15 @@ _TIME = r"(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
 FAST_PATTERN = rf"^{_YEAR}-{_MONTH}-{_DAY}(?: {_TIME}(?:\.[0-9]{{6}})?)?$"
 _FAST_FORMATS = {26: "%Y-%m-%d %H:%M:%S.%6f", 19: "%Y-%m-%d %H:%M:%S", 10: "%Y-%m-%d"}
 
-DATETIME_PATTERN = (
-    r"^(?:"
-    r"(?P<iy>[0-9]{4})-(?P<imo>[0-9]{2})-(?P<id>[0-9]{2})"
-    r"(?:(?P<sep>[T ])(?P<h>[0-9]{2}):(?P<mi>[0-9]{2}):(?P<s>[0-9]{2})"
-    r"(?:\.(?P<f>[0-9]{1,6}))?(?P<off>Z|(?P<osign>[+-])(?P<oh>[0-9]{2}):(?P<om>[0-9]{2}))?)?"
-    r"|(?P<od>[0-9]{1,2})-(?P<mon>[A-Za-z]{3})-(?P<oy>[0-9]{4}|[0-9]{2})"
-    r"|(?P<umo>[0-9]{1,2})/(?P<ud>[0-9]{1,2})/(?P<uy>[0-9]{4})"
-    r")$"
-)
-MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+_FRACTION = r"(?:\.[0-9]{1,6})?"
+_OFFSET = r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
+_DAY_1_2 = r"(?:0?[1-9]|[12][0-9]|3[01])"
+_MONTH_1_2 = r"(?:0?[1-9]|1[0-2])"
+# The general parser's three families, strict (every field in range, no extra character):
+# once a text matches one, Polars' (lenient) parser only converts it.
+ISO_PATTERN = rf"^{_YEAR}-{_MONTH}-{_DAY}(?:T{_TIME}{_FRACTION}{_OFFSET}?| {_TIME}{_FRACTION})?$"
+MON_PATTERN = rf"^{_DAY_1_2}-[A-Za-z]{{3}}-(?:[0-9]{{2}}|{_YEAR})$"
+US_PATTERN = rf"^{_MONTH_1_2}/{_DAY_1_2}/{_YEAR}$"
 
 
 def fast_datetime(raw: pl.Expr) -> pl.Expr:
@@ -69,95 +68,66 @@ def fast_guard(raw: pl.Expr) -> pl.Expr:
     return raw.str.contains(FAST_PATTERN)
 
 
-def _int(field: pl.Expr) -> pl.Expr:
-    return field.str.to_integer(strict=False)
+def datetime_shape(text: pl.Expr) -> pl.Expr:
+    """Which format a cleaned text has: a struct of flags (reads ``text`` often: a column).
 
-
-def _days_in_month(year: pl.Expr, month: pl.Expr) -> pl.Expr:
-    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
-    return (
-        pl.when(month == 2)
-        .then(pl.when(leap).then(29).otherwise(28))
-        .when(month.is_in([4, 6, 9, 11]))
-        .then(30)
-        .otherwise(31)
-    )
-
-
-def _rr_year(text: pl.Expr) -> pl.Expr:
-    """Oracle RR: 00-49 are 20xx, 50-99 are 19xx; four digits stand as written."""
-    value = _int(text)
-    two = text.str.len_bytes() == 2
-    return (
-        pl.when(two & (value < 50)).then(value + 2000).when(two).then(value + 1900).otherwise(value)
-    )
-
-
-def datetime_groups(text: pl.Expr) -> pl.Expr:
-    """The general parser's capture groups on cleaned text (all null where nothing matches)."""
-    return text.str.extract_groups(DATETIME_PATTERN)
-
-
-def datetime_fields(groups: pl.Expr) -> pl.Expr:
-    """Integer fields of ``datetime_groups`` (reads ``groups`` often: pass a column).
-
-    A struct (year, month, day, hour, minute, second, micro, offset_h, offset_m,
-    offset, oracle_with_offset); ``offset`` is signed minutes, null without one.
+    ``iso``, ``mon``, ``us``: the family (strict); within ISO: ``date`` (no time), ``t``
+    (the ``T`` form), ``z`` and ``offset`` (the explicit offsets); within MON: ``rr``.
     """
-    g = groups.struct
-    month_number = (
-        g.field("mon")
-        .str.to_uppercase()
-        .replace_strict(list(MONTHS), list(range(1, 13)), default=None, return_dtype=pl.Int64)
-    )
-    offset_hours, offset_minutes = _int(g.field("oh")), _int(g.field("om"))
-    sign = pl.when(g.field("osign") == "-").then(-1).otherwise(1)
-    total = (
-        pl.when(g.field("off") == "Z")
-        .then(0)
-        .otherwise(sign * (offset_hours * 60 + offset_minutes))
-    )
+    tail = text.str.slice(-6, 1)
     return pl.struct(
-        year=pl.coalesce(_int(g.field("iy")), _rr_year(g.field("oy")), _int(g.field("uy"))),
-        month=pl.coalesce(_int(g.field("imo")), month_number, _int(g.field("umo"))),
-        day=pl.coalesce(_int(g.field("id")), _int(g.field("od")), _int(g.field("ud"))),
-        hour=_int(g.field("h")).fill_null(0),
-        minute=_int(g.field("mi")).fill_null(0),
-        second=_int(g.field("s")).fill_null(0),
-        micro=_int(g.field("f").str.pad_end(6, "0")).fill_null(0),
-        offset_h=offset_hours.fill_null(0),
-        offset_m=offset_minutes.fill_null(0),
-        offset=pl.when(g.field("off").is_not_null()).then(total),
-        oracle_with_offset=((g.field("sep") == " ") & g.field("off").is_not_null()).fill_null(
-            False
-        ),
+        iso=text.str.contains(ISO_PATTERN),
+        mon=text.str.contains(MON_PATTERN),
+        us=text.str.contains(US_PATTERN),
+        date=text.str.len_bytes() == 10,
+        t=text.str.contains("T", literal=True),
+        z=text.str.ends_with("Z"),
+        offset=(tail == "+") | (tail == "-"),
+        rr=text.str.slice(-3, 1) == "-",
     )
 
 
-def local_datetime(fields: pl.Expr) -> pl.Expr:
-    """The naive datetime of ``datetime_fields``; null where a field is out of range."""
-    f = fields.struct
-    year, month, day = f.field("year"), f.field("month"), f.field("day")
-    valid = (
-        (year >= 1)
-        & month.is_between(1, 12)
-        & day.is_between(1, _days_in_month(year, month))
-        & (f.field("hour") <= 23)
-        & (f.field("minute") <= 59)
-        & (f.field("second") <= 59)
-        & (f.field("offset_h") <= 23)
-        & (f.field("offset_m") <= 59)
-        & ~f.field("oracle_with_offset")
+def _read(text: pl.Expr, where: pl.Expr, fmt: str) -> pl.Expr:
+    return pl.when(where).then(text).str.strptime(DATETIME, fmt, strict=False, cache=False)
+
+
+def rr_dates(text: pl.Expr, shape: pl.Expr) -> pl.Expr:
+    """``DD-MON-RR`` as Polars reads ``%y`` (00-68 are 20xx): fixed by ``rr_pivot``."""
+    s = shape.struct
+    return _read(text, s.field("mon") & s.field("rr"), "%d-%b-%y")
+
+
+def rr_pivot(dates: pl.Expr) -> pl.Expr:
+    """Oracle RR: 50-99 are 19xx, so 2050-2068 go back a century (reads ``dates`` twice)."""
+    back = pl.when(dates.dt.year() >= 2050).then(pl.lit("-100y")).otherwise(pl.lit("0y"))
+    return dates.dt.offset_by(back)
+
+
+def local_datetime(text: pl.Expr, shape: pl.Expr, rr: pl.Expr) -> pl.Expr:
+    """The naive (source time zone) value of the formats without an offset; null elsewhere."""
+    s = shape.struct
+    iso, t = s.field("iso"), s.field("t")
+    return pl.coalesce(
+        _read(text, iso & s.field("date"), "%Y-%m-%d"),
+        _read(text, iso & ~t & ~s.field("date"), "%Y-%m-%d %H:%M:%S%.f"),
+        _read(text, iso & t & ~s.field("z") & ~s.field("offset"), "%Y-%m-%dT%H:%M:%S%.f"),
+        rr_pivot(rr),
+        _read(text, s.field("mon") & ~s.field("rr"), "%d-%b-%Y"),
+        _read(text, s.field("us"), "%m/%d/%Y"),
     )
-    return pl.datetime(
-        pl.when(valid).then(year),
-        month,
-        day,
-        f.field("hour"),
-        f.field("minute"),
-        f.field("second"),
-        f.field("micro"),
-        time_unit="us",
+
+
+def explicit_utc(text: pl.Expr, shape: pl.Expr) -> pl.Expr:
+    """The naive UTC value of the ISO forms with ``Z`` or ``±HH:MM``; null elsewhere."""
+    s = shape.struct
+    with_offset = (
+        pl.when(s.field("iso") & s.field("offset"))
+        .then(text)
+        .str.strptime(pl.Datetime("us", "UTC"), "%Y-%m-%dT%H:%M:%S%.f%:z", strict=False)
+        .dt.replace_time_zone(None)
+    )
+    return pl.coalesce(
+        _read(text, s.field("iso") & s.field("z"), "%Y-%m-%dT%H:%M:%S%.fZ"), with_offset
     )
 
 
@@ -181,7 +151,9 @@ def in_year_range(utc: pl.Expr) -> pl.Expr:
 
 
 def parse_datetime_text(text: pl.Expr, source_timezone: str) -> pl.Expr:
-    """Layer 4 on cleaned text in one expression, general parser only (slow: small frames)."""
-    fields = datetime_fields(datetime_groups(text))
-    local = local_datetime(fields)
-    return in_year_range(to_utc(local, fields.struct.field("offset"), source_timezone))
+    """Layer 4 on cleaned text in one expression, general parser only (for small frames)."""
+    shape = datetime_shape(text)
+    local = local_datetime(text, shape, rr_dates(text, shape))
+    no_offset = pl.lit(None, pl.Int64)
+    zoned = to_utc(local, no_offset, source_timezone)
+    return in_year_range(pl.coalesce(explicit_utc(text, shape), zoned))

@@ -31,7 +31,7 @@ def parse_default(spec: FieldSpec, *, source_timezone: str = "UTC") -> Any:
     if spec.default is None:
         return None
     # Imported here: the catalog loader imports this module while it loads.
-    from syncflow_core.normalize.fields import parse_plan, run_parse
+    from syncflow_core.normalize.parsers import parse_plan, run_parse
 
     plan = parse_plan(spec, "__d_", source_timezone)
     frame = pl.DataFrame({spec.source: [spec.default]}, schema={spec.source: pl.String})
@@ -40,8 +40,6 @@ def parse_default(spec: FieldSpec, *, source_timezone: str = "UTC") -> Any:
         raise RowError(ErrorType.from_code(code), spec.target, spec.default)
     if isinstance(value, str):
         value = value or None  # layer 2 step 5
-        if value is not None and spec.oracle.is_raw:
-            value = value.lower()
     if value is None:
         raise RowError(ErrorType.MISSING_REQUIRED, spec.target, spec.default)
     return value

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+import polars as pl
+
 
 class Stage(StrEnum):
     """The pipeline stage a failed row is charged to (``failed_records.stage_failed``)."""
@@ -54,3 +56,13 @@ class RowError(ValueError):
     def __init__(self, error_type: ErrorType, field: str, value: object) -> None:
         self.error_type, self.field, self.value = error_type, field, value
         super().__init__(f"{field}: {error_type.value}: {value!r}")
+
+
+def error_code(error: ErrorType) -> pl.Expr:
+    """The frame code of ``error`` as a UInt8 literal."""
+    return pl.lit(error.code, pl.UInt8)
+
+
+def no_error() -> pl.Expr:
+    """The frame code for "no error" (0)."""
+    return pl.lit(0, pl.UInt8)

@@ -1,68 +1,32 @@
-"""Layers 1 and 5 per field: which parser a column takes, then default, transforms, required.
-
-Every parser (``ParsePlan``) has a dense fast path over the whole column, a few cheap
-kernels that read the common forms, and a slow path that runs the full layers only on
-the rows the fast path left. Polars string kernels cost about as much on a null as on a
-value, so the slow rows are filtered out into a compact frame; the slow paths of all
-fields run as one ``pl.collect_all`` (in parallel, no Python per row) and their results
-are gathered back to their rows (``run_parse``).
-
-Dense work is split into steps of named columns, materialized one step at a time: Polars
-does not share a subexpression used twice inside a ``when`` chain, so each costly column
-is computed once and then read freely.
+"""Layer 5 per field, on top of its parser: default, transforms, required.
 
 Order within a field (docs/internals.md): layers 1-4 (``invalid_number``,
 ``invalid_integer``, ``invalid_datetime``), then a null takes the default, then the
 transforms in order (``yn_bool`` takes exactly ``Y``/``N``; a null stays null), then the
 required check (``missing_required``). Key fields are always required.
+
+A string field's parser applies its case transforms itself (on the compact rows that
+can change, see ``parsers.plan_string``); upper/lower keep "" as "", so that equals
+"default first, then transforms" once the default is transformed too.
+
+>>> from syncflow_core.catalog import load_catalog
+>>> spec = load_catalog()["work_centers"]
+>>> plan = field_plan(spec.field("is_active"), 5, required=True, default="Y", source_timezone="UTC")
+>>> plan.spec.target, plan.name
+('is_active', '__f5_')
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from functools import partial
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 
 from syncflow_core.catalog.models import EntitySpec, FieldSpec, ValueType
-from syncflow_core.normalize.datetimes import (
-    DATETIME,
-    datetime_fields,
-    datetime_groups,
-    fast_datetime,
-    fast_guard,
-    in_year_range,
-    local_datetime,
-    to_utc,
-)
-from syncflow_core.normalize.errors import ErrorType
-from syncflow_core.normalize.numeric import (
-    float_from_core,
-    integer_digits,
-    integer_from_core,
-    integer_groups,
-    number_core,
-    number_text,
-)
-from syncflow_core.normalize.strings import (
-    controls_fixed,
-    empty_to_null,
-    needs_cleaning,
-    nfc_trimmed,
-)
-
-Step = dict[str, pl.Expr]
-SlowPath = Callable[[pl.LazyFrame], pl.LazyFrame]
-
-DTYPES: dict[ValueType, pl.DataType] = {
-    ValueType.STRING: pl.String(),
-    ValueType.INTEGER: pl.Int64(),
-    ValueType.FLOAT: pl.Float64(),
-    ValueType.DATETIME: DATETIME,
-    ValueType.BOOLEAN: pl.Boolean(),
-}
+from syncflow_core.normalize.errors import ErrorType, error_code, no_error
+from syncflow_core.normalize.parsers import DTYPES, ParsePlan, parse_plan, string_transforms
+from syncflow_core.normalize.strings import case_transformed, empty_to_null
 
 
 def rowversion_field(spec: EntitySpec) -> FieldSpec:
@@ -75,284 +39,13 @@ def rowversion_field(spec: EntitySpec) -> FieldSpec:
     )
 
 
-def _code(error: ErrorType) -> pl.Expr:
-    return pl.lit(error.code, pl.UInt8)
-
-
-def _ok() -> pl.Expr:
-    return pl.lit(0, pl.UInt8)
-
-
-# ------------------------------------------------------------------ slow paths (compact)
-# Each takes a compact frame with the column "raw" (the rows the fast path left, raw
-# values not null) and adds "value" and "error" (UInt8, 0: fine).
-
-
-def _cleaned(frame: pl.LazyFrame) -> pl.LazyFrame:
-    """Layer 2 steps 1-4 on the compact rows: column ``cleaned`` (never null)."""
-    fixed = frame.with_columns(fixed=controls_fixed(pl.col("raw")))
-    return fixed.with_columns(cleaned=nfc_trimmed(pl.col("fixed")))
-
-
-def _with_text(frame: pl.LazyFrame) -> pl.LazyFrame:
-    """Layer 2 on the compact rows: column ``text``, null for blanks."""
-    return _cleaned(frame).with_columns(text=empty_to_null(pl.col("cleaned")))
-
-
-def _error_where_null(code: ErrorType) -> pl.Expr:
-    failed = pl.col("text").is_not_null() & pl.col("value").is_null()
-    return pl.when(failed).then(_code(code)).otherwise(_ok()).alias("error")
-
-
-def slow_string(frame: pl.LazyFrame) -> pl.LazyFrame:
-    """Layer 2 steps 1-4 (a non-null value stays non-null: "" becomes null later)."""
-    return _cleaned(frame).with_columns(value=pl.col("cleaned"), error=_ok())
-
-
-def _number_core(frame: pl.LazyFrame) -> pl.LazyFrame:
-    """Layers 2-3 up to the bare number: column ``core`` (struct negative, core)."""
-    return (
-        _with_text(frame)
-        .with_columns(parts=number_text(pl.col("text")))
-        .with_columns(core=number_core(pl.col("parts")))
-    )
-
-
-def slow_float(frame: pl.LazyFrame) -> pl.LazyFrame:
-    """Layers 2-3 into Float64; invalid_number where the grammar fails or overflows."""
-    return (
-        _number_core(frame)
-        .with_columns(value=float_from_core(pl.col("core")))
-        .with_columns(_error_where_null(ErrorType.INVALID_NUMBER))
-    )
-
-
-def slow_integer(frame: pl.LazyFrame) -> pl.LazyFrame:
-    """Layers 2-3 into exact Int64; invalid_integer for a fraction or beyond int64."""
-    core, parsed = pl.col("core"), pl.col("int").struct
-    error = (
-        pl.when(pl.col("text").is_not_null() & core.struct.field("core").is_null())
-        .then(_code(ErrorType.INVALID_NUMBER))
-        .when(parsed.field("not_integer"))
-        .then(_code(ErrorType.INVALID_INTEGER))
-        .otherwise(_ok())
-    )
-    return (
-        _number_core(frame)
-        .with_columns(groups=integer_groups(core))
-        .with_columns(digits=integer_digits(pl.col("groups")))
-        .with_columns(int=integer_from_core(core, pl.col("digits")))
-        .with_columns(value=parsed.field("value"), error=error)
-    )
-
-
-def slow_datetime(frame: pl.LazyFrame, source_timezone: str) -> pl.LazyFrame:
-    """Layers 2 and 4 into naive UTC; invalid_datetime where no format reads the text."""
-    fields = pl.col("fields")
-    return (
-        _with_text(frame)
-        .with_columns(groups=datetime_groups(pl.col("text")))
-        .with_columns(fields=datetime_fields(pl.col("groups")))
-        .with_columns(local=local_datetime(fields))
-        .with_columns(utc=to_utc(pl.col("local"), fields.struct.field("offset"), source_timezone))
-        .with_columns(value=in_year_range(pl.col("utc")))
-        .with_columns(_error_where_null(ErrorType.INVALID_DATETIME))
-    )
-
-
-# ------------------------------------------------------------------ parse plans (dense)
-
-
-@dataclass(frozen=True)
-class ParsePlan:
-    """Layers 1-4 of one column: a dense fast path, then a slow path on the rows it left."""
-
-    raw: pl.Expr
-    dtype: pl.DataType
-    slow_rows: pl.Expr  # Boolean over the dense columns: rows the slow path reads
-    slow: SlowPath
-    fast_value: pl.Expr  # the value where the fast path read it (null elsewhere)
-    fast_error: pl.Expr = field(default_factory=_ok)
-    dense: tuple[Step, ...] = ()
-    slow_fails: bool = True  # False: the slow path never reports an error
-
-
-def plan_string(raw: pl.Expr, name: str) -> ParsePlan:
-    """Layer 2 alone (strings never fail): only values that can change are touched."""
-    return ParsePlan(raw, pl.String(), needs_cleaning(raw), slow_string, raw, slow_fails=False)
-
-
-def plan_float(raw: pl.Expr, name: str) -> ParsePlan:
-    """Polars' cast reads plain numbers (and only those); the grammar reads the rest."""
-    fast = pl.col(f"{name}fast")
-    fast_ok = fast.is_finite().fill_null(False)
-    return ParsePlan(
-        raw,
-        pl.Float64(),
-        slow_rows=raw.is_not_null() & ~fast_ok,
-        slow=slow_float,
-        fast_value=pl.when(fast_ok).then(fast),
-        dense=({f"{name}fast": raw.cast(pl.Float64, strict=False)},),
-    )
-
-
-def plan_integer(raw: pl.Expr, name: str) -> ParsePlan:
-    """Polars reads plain integers within int64; the exact grammar reads the rest."""
-    fast = pl.col(f"{name}fast")
-    return ParsePlan(
-        raw,
-        pl.Int64(),
-        slow_rows=raw.is_not_null() & fast.is_null(),
-        slow=slow_integer,
-        fast_value=fast,
-        dense=({f"{name}fast": raw.str.to_integer(strict=False)},),
-    )
-
-
-def plan_datetime(raw: pl.Expr, name: str, source_timezone: str) -> ParsePlan:
-    """The fixed-width fast path (where the guard holds), the general parser for the rest."""
-    fast, guard = pl.col(f"{name}fast"), pl.col(f"{name}guard")
-    fast_ok = (guard & fast.is_not_null()).fill_null(False)
-    first: Step = {f"{name}fast": fast_datetime(raw), f"{name}guard": fast_guard(raw)}
-    slow = partial(slow_datetime, source_timezone=source_timezone)
-    if source_timezone == "UTC":  # the guard already bounds the fast values
-        return ParsePlan(
-            raw, DATETIME, raw.is_not_null() & ~fast_ok, slow, pl.when(fast_ok).then(fast),
-            dense=(first,),
-        )  # fmt: skip
-    no_offset = pl.lit(None, pl.Int64)
-    zoned = pl.col(f"{name}zoned")
-    converted = to_utc(pl.when(fast_ok).then(fast), no_offset, source_timezone)
-    gap = fast_ok & in_year_range(zoned).is_null()  # a DST gap, or pushed out of range
-    return ParsePlan(
-        raw,
-        DATETIME,
-        raw.is_not_null() & ~fast_ok,
-        slow,
-        fast_value=in_year_range(zoned),
-        fast_error=pl.when(gap).then(_code(ErrorType.INVALID_DATETIME)).otherwise(_ok()),
-        dense=(first, {f"{name}zoned": converted}),
-    )
-
-
-def parse_plan(spec: FieldSpec, name: str, source_timezone: str) -> ParsePlan:
-    """Layer 1: the parser of the field's Oracle type, over column ``spec.source``."""
-    raw = pl.col(spec.source)
-    value_type = spec.source_type
-    if value_type is ValueType.INTEGER:
-        return plan_integer(raw, name)
-    if value_type is ValueType.FLOAT:
-        return plan_float(raw, name)
-    if value_type is ValueType.DATETIME:
-        return plan_datetime(raw, name, source_timezone)
-    return plan_string(raw, name)
-
-
-# ------------------------------------------------------------------ running the plans
-
-
-def _merge_dense_steps(plans: Mapping[str, ParsePlan]) -> list[Step]:
-    merged: list[Step] = []
-    for plan in plans.values():
-        for k, step in enumerate(plan.dense):
-            if k == len(merged):
-                merged.append({})
-            merged[k].update(step)
-    return merged
-
-
-# The streaming engine splits rows into morsels over all cores, which suits these
-# elementwise steps far better than one thread per expression.
-ENGINE: Literal["streaming"] = "streaming"
-
-
-def _compact_frames(frame: pl.DataFrame, plans: Mapping[str, ParsePlan]) -> dict[str, pl.DataFrame]:
-    """Run each slow path on its own rows only; all of them in one ``collect_all``."""
-    counts = frame.select(pl.col(f"{name}slow_rows").sum() for name in plans).row(0)
-    names = [name for name, count in zip(plans, counts, strict=True) if count]
-    compact = [
-        frame.lazy()
-        .filter(pl.col(f"{name}slow_rows"))
-        .select(plans[name].raw.alias("raw"))
-        .pipe(plans[name].slow)
-        .select(pl.col("value").cast(plans[name].dtype), "error")
-        for name in names
-    ]
-    return dict(zip(names, pl.collect_all(compact, engine=ENGINE), strict=True))
-
-
-@dataclass(frozen=True)
-class Parsed:
-    """Layers 1-4 done: ``frame`` holds the parsers' columns; per plan name, the value
-    and the error code as expressions over ``frame`` (to be fused into the next step)."""
-
-    frame: pl.DataFrame
-    values: dict[str, pl.Expr]
-    errors: dict[str, pl.Expr]
-
-
-def _behind_null(values: pl.Series) -> pl.Expr:
-    return pl.lit(pl.concat([pl.Series([None], dtype=values.dtype), values]))
-
-
-def parse_columns(frame: pl.DataFrame, plans: Mapping[str, ParsePlan]) -> Parsed:
-    """Layers 1-4 for every plan: dense fast paths, then all slow paths on compact frames."""
-    dense = frame.lazy()
-    for step in _merge_dense_steps(plans):
-        dense = dense.with_columns(**step)
-    frame = dense.with_columns(
-        plan.slow_rows.fill_null(False).alias(f"{name}slow_rows") for name, plan in plans.items()
-    ).collect(engine=ENGINE)
-    slow = _compact_frames(frame, plans)
-    values: dict[str, pl.Expr] = {}
-    errors: dict[str, pl.Expr] = {}
-    for name, plan in plans.items():
-        value, error = plan.fast_value, plan.fast_error
-        if name in slow:
-            # The k-th slow row's result is row k of its compact frame: gather from the
-            # compact column behind a leading null, at the mask's running count (0 where
-            # the row is not slow).
-            rows = pl.col(f"{name}slow_rows")
-            at = rows.cum_sum() * rows
-            value = pl.coalesce(_behind_null(slow[name]["value"]).gather(at), value)
-            if plan.slow_fails:
-                error = pl.coalesce(_behind_null(slow[name]["error"]).gather(at), error)
-        values[name], errors[name] = value, error
-    return Parsed(frame, values, errors)
-
-
-def run_parse(frame: pl.DataFrame, plans: Mapping[str, ParsePlan]) -> pl.DataFrame:
-    """Layers 1-4 for every plan: adds ``{name}value`` and ``{name}error`` per plan name.
-
-    >>> from syncflow_core.catalog.models import FieldSpec
-    >>> price = FieldSpec(source="P", oracle_type="NUMBER", target="price")
-    >>> df = pl.DataFrame({"P": ["1,000.50", "12", None, "x"]})
-    >>> run_parse(df, {"p_": parse_plan(price, "p_", "UTC")}).select("p_value", "p_error").rows()
-    [(1000.5, 0), (12.0, 0), (None, 0), (None, 1)]
-    """
-    parsed = parse_columns(frame, plans)
-    return parsed.frame.with_columns(
-        *(v.alias(f"{name}value") for name, v in parsed.values.items()),
-        *(e.alias(f"{name}error") for name, e in parsed.errors.items()),
-    )
-
-
-# ------------------------------------------------------------------ layer 5
-
-
-_STRING_TRANSFORMS: dict[str, Callable[[pl.Expr], pl.Expr]] = {
-    "upper": lambda e: e.str.to_uppercase(),
-    "lower": lambda e: e.str.to_lowercase(),
-}
-
-
 @dataclass(frozen=True)
 class FieldPlan:
     """One field from its raw column to its final value and error code (0: fine).
 
-    ``mapped(value)``: layer 5 up to the string transforms, on the parsed value, into
-    column ``{name}mapped``; then ``value`` and ``error`` read that column and
-    ``{name}error`` (the parse error).
+    ``mapped(value)``: layer 5 but ``yn_bool`` on the parsed value, into column
+    ``{name}mapped``; then ``value`` and ``error`` read that column and ``{name}error``
+    (the parse error).
     """
 
     spec: FieldSpec
@@ -362,17 +55,19 @@ class FieldPlan:
     required: bool
 
     def mapped(self, value: pl.Expr) -> pl.Expr:
-        """Empty to null (strings), RAW to lower case, the default, the string transforms."""
+        """Empty to null (strings), then the default. A string field's parse plan has
+        applied the case transforms already; its default is transformed here, once."""
         spec = self.spec
+        default = self.default
         if spec.source_type is ValueType.STRING:
             value = empty_to_null(value)  # layer 2 step 5
-            if spec.oracle.is_raw:
-                value = value.str.to_lowercase()  # layer 1: RAW is lower-case hex
-        if self.default is not None:
-            value = pl.coalesce(value, pl.lit(self.default, DTYPES[spec.source_type]))
-        for transform in spec.transforms:
-            if transform != "yn_bool":  # the loader lets yn_bool come last only
-                value = _STRING_TRANSFORMS[transform](value)
+            if default is not None:
+                default = transform_text(default, string_transforms(spec))
+        if spec.source_type is ValueType.FLOAT:
+            # One zero: -0.0 and 0.0 hash alike (identity.md), so they must compare alike.
+            value = pl.when(value == 0).then(0.0).otherwise(value)
+        if default is not None:
+            value = pl.coalesce(value, pl.lit(default, DTYPES[spec.source_type]))
         return value
 
     @property
@@ -394,10 +89,10 @@ class FieldPlan:
             pl.when(parse_error > 0)
             .then(parse_error)
             .when(bad)
-            .then(_code(ErrorType.INVALID_BOOLEAN))
+            .then(error_code(ErrorType.INVALID_BOOLEAN))
             .when(pl.lit(self.required) & self.value.is_null())
-            .then(_code(ErrorType.MISSING_REQUIRED))
-            .otherwise(_ok())
+            .then(error_code(ErrorType.MISSING_REQUIRED))
+            .otherwise(no_error())
         )
 
 
@@ -406,4 +101,12 @@ def field_plan(
 ) -> FieldPlan:
     """Layers 1-5 of one field; ``default`` is its parsed default (``parse_default``)."""
     name = f"__f{index}_"
-    return FieldPlan(spec, name, parse_plan(spec, name, source_timezone), default, required)
+    parse = parse_plan(spec, name, source_timezone, transforms=True)
+    return FieldPlan(spec, name, parse, default, required)
+
+
+def transform_text(text: str, transforms: tuple[str, ...]) -> str:
+    """``transforms`` applied to one string with the same kernels as the columns."""
+    result = pl.select(case_transformed(pl.lit(text, pl.String), transforms)).item()
+    assert isinstance(result, str)
+    return result

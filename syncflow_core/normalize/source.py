@@ -83,7 +83,7 @@ def _list_column(rows: Sequence[Mapping[str, Any]], name: str) -> pl.Series:
     values = [row.get(name) for row in rows]
     try:
         return pl.Series(name, values, pl.String, strict=True)
-    except (TypeError, pl.exceptions.PolarsError):
+    except (TypeError, ValueError, pl.exceptions.PolarsError):
         # Mixed column: spell out every non-string value ourselves (floats as repr).
         return pl.Series(name, [json_text(v) for v in values], pl.String)
 

@@ -4,7 +4,7 @@ CRLF and lone CR become LF; other C0 controls (but LF and TAB) and DEL go; NFC; 
 Unicode white space at both ends is trimmed; an empty string becomes null.
 
 Most values are already clean: printable ASCII (U+0020-U+007E) that neither starts nor
-ends with a space. ``needs_cleaning`` finds the others; ``fields`` runs the chain on
+ends with a space. ``needs_cleaning`` finds the others; ``slow`` runs the chain on
 just those rows (a compact frame), and within them control characters are handled
 only where there is one and NFC only where there is a non-ASCII character: the kernels
 are cheap on the null rows a ``when`` leaves. Each ``*_fixed`` function reads its input
@@ -18,6 +18,8 @@ several times, so its input must be a column.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import polars as pl
 
 # Steps 1-2 in one pass: CRLF and lone CR become LF (CRLF first, so one LF), every other
@@ -27,16 +29,23 @@ _CONTROL_PATTERNS = ["\r\n", "\r", *_REMOVED]
 _CONTROL_REPLACEMENTS = ["\n", "\n"] + [""] * len(_REMOVED)
 _ANY_CONTROL = r"[\x00-\x08\x0B-\x1F\x7F]"  # TAB and LF alone need nothing
 _NON_ASCII = r"[^\x00-\x7F]"
-_NOT_PRINTABLE_ASCII = r"[^\x20-\x7E]"
 
 
-def needs_cleaning(text: pl.Expr) -> pl.Expr:
-    """True where layer 2 could change the value (null stays null)."""
-    return (
-        text.str.contains(_NOT_PRINTABLE_ASCII)
-        | text.str.starts_with(" ")
-        | text.str.ends_with(" ")
-    )
+def needs_cleaning(text: pl.Expr, *, upper: bool = False, lower: bool = False) -> pl.Expr:
+    """True where layer 2 could change the value (null stays null).
+
+    With ``upper`` (``lower``): also where upper-casing (lower-casing) could change it, that
+    is where there is an ASCII lower-case (upper-case) letter; non-ASCII counts already.
+    """
+    allowed = r"\x20-\x7E"
+    if upper and lower:
+        allowed = r"\x20-\x40\x5B-\x60\x7B-\x7E"
+    elif upper:
+        allowed = r"\x20-\x60\x7B-\x7E"
+    elif lower:
+        allowed = r"\x20-\x40\x5B-\x7E"
+    # One pass: a character outside the allowed set, or a space at either end.
+    return text.str.contains(f"[^{allowed}]|^ | $")
 
 
 def fix_controls(text: pl.Expr) -> pl.Expr:
@@ -68,3 +77,17 @@ def empty_to_null(text: pl.Expr) -> pl.Expr:
 def clean_text(text: pl.Expr) -> pl.Expr:
     """Layer 2 in one plain expression (for small frames: no shortcut)."""
     return empty_to_null(full_clean(text))
+
+
+# Layer 5's string transforms (``yn_bool`` is not one: it makes a boolean).
+CASE_TRANSFORMS: dict[str, Callable[[pl.Expr], pl.Expr]] = {
+    "upper": lambda text: text.str.to_uppercase(),
+    "lower": lambda text: text.str.to_lowercase(),
+}
+
+
+def case_transformed(text: pl.Expr, transforms: tuple[str, ...]) -> pl.Expr:
+    """``text`` through the case ``transforms``, in order."""
+    for transform in transforms:
+        text = CASE_TRANSFORMS[transform](text)
+    return text

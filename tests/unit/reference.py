@@ -44,6 +44,8 @@ def raw_text(value: Any) -> str | None:
         if math.isinf(value):
             return "Infinity" if value > 0 else "-Infinity"
         return repr(value)
+    if isinstance(value, dt.date):  # datetime too: ISO 8601, an accepted layer 4 form
+        return value.isoformat()
     raise TypeError(type(value))
 
 

@@ -30,30 +30,31 @@ def entity(
     return catalog_from_mapping({name: body})[name]
 
 
-def one_field(oracle_type: str, **extra: Any) -> EntitySpec:
-    """An entity with a string key ``K`` and one field ``V -> v`` of ``oracle_type``."""
+def one_field(oracle_type: str, *, source_timezone: str = "UTC", **extra: Any) -> EntitySpec:
+    """An entity with a string key ``K -> k`` and one field ``V -> v`` of ``oracle_type``."""
     return entity(
         [
             {"source": "K", "oracle_type": "VARCHAR2(10)", "target": "k"},
             {"source": "V", "oracle_type": oracle_type, "target": "v", **extra},
         ],
         ["k"],
+        source_timezone=source_timezone,
     )
 
 
-def values(spec: EntitySpec, column: str, raws: Sequence[Any], **more: Any) -> list[Any]:
-    """Prepare one row per raw value (distinct keys); the value of ``column`` or the error."""
+def values(spec: EntitySpec, raws: Sequence[Any], given: str = "list") -> list[Any]:
+    """Prepare one row per raw value of ``V`` (distinct keys): the value of ``v`` where the
+    row passed, else the error type of its failure."""
     rows = [
-        {"K": f"k{i}", "V": raw, "ROWVERSION": "2025-12-08 10:30:00", **more}
-        for i, raw in enumerate(raws)
+        {"K": f"k{i}", "V": raw, "ROWVERSION": "2025-12-08 10:30:00"} for i, raw in enumerate(raws)
     ]
     prepared = prepare(spec, rows)
-    found = {r["k"]: r[column] for r in prepared.records.iter_rows(named=True)}
+    found = {r["k"]: r["v"] for r in prepared.records.iter_rows(named=True)}
     errors = {
-        json.loads(f["raw_data"])["K"].upper(): f["error_type"]
+        json.loads(f["raw_data"])["K"]: f["error_type"]
         for f in prepared.failed.iter_rows(named=True)
     }
-    return [found.get(f"K{i}", errors.get(f"K{i}")) for i in range(len(raws))]
+    return [found[f"k{i}"] if f"k{i}" in found else errors[f"k{i}"] for i in range(len(raws))]
 
 
 def failed_rows(prepared: Prepared) -> list[dict[str, Any]]:

@@ -9,13 +9,17 @@ import pytest
 
 MODULES = [
     "syncflow_core.identity",
+    "syncflow_core.normalize",
     "syncflow_core.normalize.batch",
     "syncflow_core.normalize.compact",
     "syncflow_core.normalize.datetimes",
+    "syncflow_core.normalize.dedup",
     "syncflow_core.normalize.defaults",
     "syncflow_core.normalize.digits",
     "syncflow_core.normalize.errors",
     "syncflow_core.normalize.fields",
+    "syncflow_core.normalize.parsers",
+    "syncflow_core.normalize.slow",
     "syncflow_core.normalize.numeric",
     "syncflow_core.normalize.source",
     "syncflow_core.normalize.strings",

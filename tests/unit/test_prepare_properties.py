@@ -22,7 +22,7 @@ from tests.unit.messy import (
     text_values,
     value_for,
 )
-from tests.unit.support import assert_matches_reference, entity
+from tests.unit.support import assert_matches_reference, entity, one_field
 
 CATALOG = load_catalog()
 SETTINGS = settings(
@@ -165,4 +165,21 @@ def test_mixed_types_per_column_in_list_input(numbers: list[Any], dates: list[An
         }
         for i, number in enumerate(numbers)
     ]
+    assert_matches_reference(spec, rows)
+
+
+_NUMBERISH = st.text(alphabet="0123456789.,eE+-_ xXinfaINFA()$€", max_size=10)
+_DATEISH = st.text(alphabet="0123456789-:. TZ+/", min_size=8, max_size=28)
+
+
+@SETTINGS
+@given(
+    st.sampled_from(["NUMBER", "NUMBER(5)", "DATE"]),
+    st.lists(st.one_of(_NUMBERISH, _DATEISH), min_size=1, max_size=30),
+)
+def test_fast_paths_accept_nothing_the_grammar_refuses(oracle_type: str, texts: list[str]) -> None:
+    """The fast paths (Polars' own casts and date parser) must not read a string that the
+    contract's grammar refuses, nor read one differently."""
+    spec = one_field(oracle_type)
+    rows = [{"K": f"k{n}", "V": text, "ROWVERSION": "2025-12-08"} for n, text in enumerate(texts)]
     assert_matches_reference(spec, rows)
