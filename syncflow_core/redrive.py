@@ -25,6 +25,7 @@ import orjson
 import polars as pl
 
 from syncflow_core.env import SyncEnv
+from syncflow_core.normalize import prepare
 from syncflow_core.normalize import stages as norm
 from syncflow_core.pipeline import (
     Batch,
@@ -107,7 +108,7 @@ def _records_from_failed(batch: Batch, chunk: Chunk, queue: pl.DataFrame) -> pl.
     frames = []
     if data.height:
         rows = [orjson.loads(text) for text in data["raw_data"].fill_null("{}")]
-        prepared = norm.prepare_indexed(spec, rows)
+        prepared = prepare(spec, rows, keep_row=True)
         data_ids = data["id"]
         frames.append(
             prepared.records.with_columns(

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from syncflow_core.catalog.models import EntitySpec, FieldSpec
-from syncflow_core.identity import DATA_HASH, KEY_HASH, ROWVERSION, add_identity, encoding_needs
+from syncflow_core.identity import ROWVERSION
 from syncflow_core.normalize.columns import (
     FAIL_CODE,
     FAIL_FIELD,
@@ -33,13 +33,10 @@ from syncflow_core.normalize.columns import (
     error_column,
     source_column,
 )
-from syncflow_core.normalize.dedup import superseded_rows
 from syncflow_core.normalize.defaults import parse_default
-from syncflow_core.normalize.errors import Stage
-from syncflow_core.normalize.failures import failed_records
 from syncflow_core.normalize.fields import FieldPlan, field_plan, rowversion_field
 from syncflow_core.normalize.parsers import ENGINE, parse_columns
-from syncflow_core.normalize.source import Rows, read_rows
+from syncflow_core.normalize.source import Rows
 
 
 @dataclass(frozen=True)
@@ -115,39 +112,21 @@ def _first_failure(count: int) -> list[pl.Expr]:
     ]
 
 
-def prepare(spec: EntitySpec, rows: Rows) -> Prepared:
-    """Normalize, validate, map and hash ``rows`` of entity ``spec`` (stages 2-5)."""
-    raw = read_rows(rows, spec.source_columns)
-    plans = entity_plans(spec)
-    work = run_fields(raw.frame.with_row_index(ROW), plans)
-    targets = [p.spec.target for p in plans]
-    passed = pl.col(FAIL_FIELD).is_null()
-    keys = work.select(ROW, *spec.key_fields, ROWVERSION, FAIL_FIELD).filter(passed)
-    superseded = superseded_rows(keys, spec.key_fields)
-    failing = work.filter(~passed)
-    # Which encoders can be the simple ones is read on every row (failing rows too: a
-    # superset, never wrong); the filter, the encoding and both hashes stream together.
-    needs = encoding_needs(work, spec)
-    kept = work.lazy().filter(passed & ~pl.col(ROW).is_in(superseded.implode()))
-    records = add_identity(kept.select(ROW, *targets), spec, needs).collect(engine=ENGINE)
-    columns = [*spec.data_fields, KEY_HASH, DATA_HASH, ROWVERSION]
-    failed = failed_records(spec, plans, failing, raw.raw_json(failing[ROW]))
+def prepare(spec: EntitySpec, rows: Rows, *, keep_row: bool = False) -> Prepared:
+    """Normalize, validate, map and hash ``rows`` of entity ``spec`` (stages 2-5).
+
+    ``keep_row``: ``records`` and ``failed`` keep each input row's position (``ROW``), so
+    a caller can map results back to its rows (a re-drive of failed records does).
+    """
+    from syncflow_core.normalize import stages
+
+    staged = stages.normalize(spec, rows)
+    passed, failed = stages.validate(spec, staged)
+    records, superseded = stages.identify(spec, stages.map_fields(spec, passed), keep_row=keep_row)
     return Prepared(
-        records=records.select(columns),
-        failed=failed,
-        superseded=superseded.len(),
-        rows_in=raw.frame.height,
-        counts=_counts(raw.frame.height, failed),
+        records=records,
+        failed=failed if keep_row else failed.drop(ROW),
+        superseded=superseded,
+        rows_in=staged.rows_in,
+        counts=stages.stage_counts(staged.rows_in, failed),
     )
-
-
-def _counts(rows_in: int, failed: pl.DataFrame) -> dict[str, int]:
-    by_stage = dict(failed.group_by("stage_failed").len().iter_rows())
-    normalized = rows_in - by_stage.get(Stage.NORMALIZE.value, 0)
-    validated = normalized - by_stage.get(Stage.VALIDATE.value, 0)
-    return {
-        "rows_fetched": rows_in,
-        "rows_normalized": normalized,
-        "rows_validated": validated,
-        "rows_mapped": validated - by_stage.get(Stage.MAP.value, 0),
-    }
