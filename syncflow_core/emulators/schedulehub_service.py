@@ -22,8 +22,8 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from syncflow_core.catalog import EntitySpec, load_catalog
+from syncflow_core.emulators.faults import FaultInjector, FaultSettings
 from syncflow_core.emulators.schedulehub_answers import Result
-from syncflow_core.emulators.schedulehub_faults import FaultInjector, FaultSettings
 from syncflow_core.emulators.schedulehub_ops import (
     BatchRun,
     Operation,
@@ -41,6 +41,18 @@ DEFAULT_PAGE = 1000
 DEFAULT_STORAGE = "schedulehub_emulator.db"
 
 
+class ScheduleHubFaults(FaultSettings):
+    """Fault settings (env ``SYNCFLOW_SCHEDULEHUB_FAULT_<NAME>``), plus lost answers.
+
+    ``lost_answer_rate``: share of writes (POST, PATCH, DELETE, batch) applied and then
+    answered 503, as when a connection drops after the server committed.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="SYNCFLOW_SCHEDULEHUB_FAULT_")
+
+    lost_answer_rate: float = Field(default=0.0, ge=0, le=1)
+
+
 class ScheduleHubConfig(BaseSettings):
     """Emulator configuration (env ``SYNCFLOW_SCHEDULEHUB_<FIELD>``).
 
@@ -54,7 +66,7 @@ class ScheduleHubConfig(BaseSettings):
     storage: str = DEFAULT_STORAGE
     jwt_secret: SecretStr = SecretStr(DEV_SCHEDULEHUB_SECRET)
     catalog: dict[str, EntitySpec] = Field(default_factory=load_catalog)
-    faults: FaultSettings = Field(default_factory=FaultSettings)
+    faults: ScheduleHubFaults = Field(default_factory=ScheduleHubFaults)
 
 
 class UnknownEntityError(LookupError):
@@ -73,7 +85,7 @@ class ScheduleHubEmulator:
         self.catalog = self.config.catalog
         self.schemas = {name: RecordSchema(spec) for name, spec in self.catalog.items()}
         self.store = HubStore(self.config.storage, self.catalog)
-        self.faults = FaultInjector(self.config.faults)
+        self.faults: FaultInjector[ScheduleHubFaults] = FaultInjector(self.config.faults)
         self._uids = UidGenerator(self.store.max_id())
         self._lock = threading.Lock()
         self._stats = _Stats(self.catalog)
@@ -157,7 +169,7 @@ class ScheduleHubEmulator:
         """Count an event of the HTTP layer (``unauthorized``, ``rate_limited`` ...)."""
         self._stats.count(event)
 
-    def set_faults(self, **changes: Any) -> FaultSettings:
+    def set_faults(self, **changes: Any) -> ScheduleHubFaults:
         """Change fault settings at run time (``error_rate=0.2`` ...)."""
         return self.faults.update(**changes)
 
@@ -321,5 +333,6 @@ __all__ = [
     "CursorError",
     "ScheduleHubConfig",
     "ScheduleHubEmulator",
+    "ScheduleHubFaults",
     "UnknownEntityError",
 ]

@@ -1,8 +1,7 @@
-"""``syncflow sandbox``: both emulators until interrupted, on the ports asked for."""
+"""``syncflow sandbox``: both emulators, each in its own process, until interrupted."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import signal
@@ -12,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.integration.schedulehub.conftest import SECRET, token
 
@@ -39,6 +39,8 @@ def test_sandbox_runs_until_interrupted(tmp_path: Path) -> None:
         "PYTHONUNBUFFERED": "1",
         "SYNCFLOW_SCHEDULEHUB_JWT_SECRET": SECRET,
         "SYNCFLOW_APISMITH_JWT_SECRET": APISMITH_SECRET,
+        "SYNCFLOW_APISMITH_FAULT_RETRY_AFTER_SECONDS": "9",
+        "SYNCFLOW_SCHEDULEHUB_FAULT_RETRY_AFTER_SECONDS": "7",
     }
     command = [
         str(script),
@@ -49,6 +51,14 @@ def test_sandbox_runs_until_interrupted(tmp_path: Path) -> None:
         "0",
         "--items",
         "50",
+        "--orders",
+        "20",
+        "--order-lines",
+        "60",
+        "--work-centers",
+        "5",
+        "--days",
+        "2",
         "--seed",
         "3",
         "--schedulehub-storage",
@@ -64,24 +74,36 @@ def test_sandbox_runs_until_interrupted(tmp_path: Path) -> None:
             f"{hub_url[1]}/api/v1/health", headers={"Authorization": f"Bearer {token()}"}
         )
         assert health.json() == {"status": "ok"}
+        hub_faults = httpx.get(
+            f"{hub_url[1]}/_emulator/faults", headers={"Authorization": f"Bearer {token()}"}
+        )
+        assert hub_faults.json()["retry_after_seconds"] == 7  # from the environment
         assert "ScheduleHub JWT secret: from SYNCFLOW_SCHEDULEHUB_JWT_SECRET" in output
         assert SECRET not in output
         assert APISMITH_SECRET not in output
-        if importlib.util.find_spec("syncflow_core.emulators.apismith") is None:
-            assert "APISmith emulator not available in this build" in output
-        else:
-            apismith = re.search(r"^APISmith\s+(http://127\.0\.0\.1:\d+)$", output, re.M)
-            assert apismith, output
-            assert "items 50" in output
-            answer = httpx.get(
-                f"{apismith[1]}/api/v1/runtime/entities",
-                headers={"Authorization": f"Bearer {token('apismith', APISMITH_SECRET)}"},
-            )
-            assert "items" in answer.json()["entities"]
+        apismith = re.search(r"^APISmith\s+(http://127\.0\.0\.1:\d+)$", output, re.M)
+        assert apismith, output
+        assert "items 50, work_centers 5, orders 20, order_lines 60 over 2 days" in output
+        erp_auth = {"Authorization": f"Bearer {token('apismith', APISMITH_SECRET)}"}
+        answer = httpx.get(f"{apismith[1]}/api/v1/runtime/entities", headers=erp_auth)
+        assert "items" in answer.json()["entities"]
+        page = httpx.get(
+            f"{apismith[1]}/api/v1/runtime/orders/execute", headers=erp_auth, params={"limit": 100}
+        )
+        assert len(page.json()["rows"]) == 20
+        erp_faults = httpx.get(f"{apismith[1]}/_emulator/faults", headers=erp_auth)
+        assert erp_faults.json()["retry_after_seconds"] == 9
+        refused = httpx.get(f"{apismith[1]}/api/v1/runtime/entities")
+        assert refused.status_code == 401
     finally:
         process.send_signal(signal.SIGINT)
         code = process.wait(timeout=60)
     assert code == 0
+    assert process.stdout is not None
+    assert "stopping" in process.stdout.read()
+    for url in (hub_url[1], apismith[1]):  # both server processes are gone with it
+        with pytest.raises(httpx.TransportError):
+            httpx.get(url, timeout=2)
     assert (tmp_path / "h.db").exists()
 
 
