@@ -32,39 +32,25 @@ def _read_until_ready(process: subprocess.Popen[str]) -> list[str]:
     raise AssertionError(f"sandbox did not start: {lines}")
 
 
-def test_sandbox_runs_until_interrupted(tmp_path: Path) -> None:
+def _start(tmp_path: Path, env: dict[str, str], *options: str) -> subprocess.Popen[str]:
+    """``syncflow sandbox`` on free ports with its storage under ``tmp_path``."""
     script = Path(sys.executable).with_name("syncflow")
+    command = [str(script), "sandbox", "--apismith-port", "0", "--schedulehub-port", "0"]
+    command += ["--schedulehub-storage", str(tmp_path / "h.db"), *options]
+    env = {**env, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+
+
+def test_sandbox_runs_until_interrupted(tmp_path: Path) -> None:
     env = {
         **os.environ,
-        "PYTHONUNBUFFERED": "1",
         "SYNCFLOW_SCHEDULEHUB_JWT_SECRET": SECRET,
         "SYNCFLOW_APISMITH_JWT_SECRET": APISMITH_SECRET,
         "SYNCFLOW_APISMITH_FAULT_RETRY_AFTER_SECONDS": "9",
         "SYNCFLOW_SCHEDULEHUB_FAULT_RETRY_AFTER_SECONDS": "7",
     }
-    command = [
-        str(script),
-        "sandbox",
-        "--apismith-port",
-        "0",
-        "--schedulehub-port",
-        "0",
-        "--items",
-        "50",
-        "--orders",
-        "20",
-        "--order-lines",
-        "60",
-        "--work-centers",
-        "5",
-        "--days",
-        "2",
-        "--seed",
-        "3",
-        "--schedulehub-storage",
-        str(tmp_path / "h.db"),
-    ]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    sizes = ["--items", "50", "--orders", "20", "--order-lines", "60", "--work-centers", "5"]
+    process = _start(tmp_path, env, *sizes, "--days", "2", "--seed", "3")
     try:
         lines = _read_until_ready(process)
         output = "\n".join(lines)
@@ -108,20 +94,8 @@ def test_sandbox_runs_until_interrupted(tmp_path: Path) -> None:
 
 
 def test_development_secrets_are_named_never_shown(tmp_path: Path) -> None:
-    script = Path(sys.executable).with_name("syncflow")
     env = {k: v for k, v in os.environ.items() if not k.endswith("_JWT_SECRET")}
-    env["PYTHONUNBUFFERED"] = "1"
-    command = [
-        str(script),
-        "sandbox",
-        "--apismith-port",
-        "0",
-        "--schedulehub-port",
-        "0",
-        "--schedulehub-storage",
-        str(tmp_path / "h.db"),
-    ]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    process = _start(tmp_path, env)
     try:
         output = "\n".join(_read_until_ready(process))
     finally:
