@@ -44,7 +44,13 @@ from syncflow_core.emulators.asgi import (
     json_response,
     unauthorized,
 )
-from syncflow_core.emulators.schedulehub_ops import DELETE, INSERT, UPDATE, Operation
+from syncflow_core.emulators.schedulehub_ops import (
+    DELETE,
+    INSERT,
+    UPDATE,
+    AnyOperation,
+    Operation,
+)
 from syncflow_core.emulators.schedulehub_service import (
     DEFAULT_PAGE,
     MAX_BATCH,
@@ -85,7 +91,7 @@ def emulator_of(app: EmulatorApp[ScheduleHubEmulator]) -> ScheduleHubEmulator:
 
 
 class _Batch(msgspec.Struct, forbid_unknown_fields=True, gc=False):
-    operations: list[Operation]
+    operations: list[AnyOperation]
 
 
 _decode_batch = msgspec.json.Decoder(_Batch).decode
@@ -256,37 +262,22 @@ def _health(_request: Request, _params: list[str]) -> Response:
     return json_response(200, {"status": "ok"})
 
 
-def _parse_batch(body: bytes) -> list[Operation]:
+def _parse_batch(body: bytes) -> list[AnyOperation]:
+    """The operations of a batch body; 422 when it is not the contract's shape, 413 past
+    :data:`MAX_BATCH` operations."""
     try:
-        batch = _decode_batch(body)
+        operations = _decode_batch(body).operations
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise _HTTPProblemError(422, _validation(f"malformed batch: {exc}")) from None
-    if len(batch.operations) > MAX_BATCH:
+    if len(operations) > MAX_BATCH:
         raise _HTTPProblemError(
             413,
             {
                 "error": "too_many_operations",
-                "detail": f"{len(batch.operations)} operations, at most {MAX_BATCH}",
+                "detail": f"{len(operations)} operations, at most {MAX_BATCH}",
             },
         )
-    shapes = _SHAPES
-    ops = batch.operations
-    if all((op.op, op.uid is not None, len(op.data) > 0) in shapes for op in ops):
-        return ops
-    problem = next(p for i, op in enumerate(ops) if (p := _shape_error(i, op)))
-    raise _HTTPProblemError(422, _validation(problem))
-
-
-def _shape_error(position: int, op: Operation) -> str | None:
-    """Why an operation is not one of the contract's three shapes (``None``: it is)."""
-    has_data, has_uid = len(op.data) > 0, op.uid is not None
-    if (op.op, has_uid, has_data) in _SHAPES:
-        return None
-    shapes = '{"op": "insert", "data"}, {"op": "update", "uid", "data"}, {"op": "delete", "uid"}'
-    return f"malformed batch: operations[{position}] is not one of {shapes}"
-
-
-_SHAPES = {(INSERT, False, True), (UPDATE, True, True), (DELETE, True, False)}
+    return operations
 
 
 def _single(answer: tuple[int, dict[str, Any] | None]) -> Response:

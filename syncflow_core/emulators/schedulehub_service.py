@@ -11,10 +11,11 @@ in-process tests use directly (stats, faults, reset, edits behind SyncFlow's bac
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import threading
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from itertools import repeat
+from operator import contains
 from typing import Any
 
 import orjson
@@ -25,13 +26,14 @@ from syncflow_core.catalog import EntitySpec, load_catalog
 from syncflow_core.emulators.faults import FaultInjector, FaultSettings
 from syncflow_core.emulators.schedulehub_answers import Result
 from syncflow_core.emulators.schedulehub_ops import (
+    AnyOperation,
     BatchRun,
-    Operation,
+    kinds,
     valid_inserts,
     validate,
 )
 from syncflow_core.emulators.schedulehub_schema import RecordSchema
-from syncflow_core.emulators.schedulehub_store import HubStore, Row
+from syncflow_core.emulators.schedulehub_store import HubStore, Row, now_us
 from syncflow_core.emulators.schedulehub_uid import UidGenerator, id_of, is_uid
 from syncflow_core.settings import DEV_SCHEDULEHUB_SECRET
 
@@ -102,11 +104,11 @@ class ScheduleHubEmulator:
 
     # --- the contract's operations ---------------------------------------------------------
 
-    def apply(self, entity: str, ops: Sequence[Operation]) -> list[Result]:
+    def apply(self, entity: str, ops: Sequence[AnyOperation]) -> list[Result]:
         """Apply operations in order; ``results[i]`` answers ``ops[i]`` as the batch does."""
         return self._run(entity, ops)[0]
 
-    def apply_one(self, entity: str, op: Operation) -> tuple[int, dict[str, Any] | None]:
+    def apply_one(self, entity: str, op: AnyOperation) -> tuple[int, dict[str, Any] | None]:
         """A single-record write: the status and the body its endpoint answers."""
         results, run = self._run(entity, [op], bulk=False)  # the general path keeps rows
         result = results[0]
@@ -119,14 +121,14 @@ class ScheduleHubEmulator:
         return status, {k: v for k, v in result.items() if k != "status"}
 
     def _run(
-        self, entity: str, ops: Sequence[Operation], *, bulk: bool = True
+        self, entity: str, ops: Sequence[AnyOperation], *, bulk: bool = True
     ) -> tuple[list[Result], BatchRun]:
         schema = self.schema(entity)
         # Outside the lock, while another batch is being written: nothing here reads the store.
         checks = validate(schema, ops)
         fresh = self._uids.new(valid_inserts(ops, checks))
         with self._lock:
-            run = BatchRun(self.store, schema, ops, checks, now=_now(), fresh=fresh, bulk=bulk)
+            run = BatchRun(self.store, schema, ops, checks, now=now_us(), fresh=fresh, bulk=bulk)
             results = run.run()
         self._stats.count_writes(entity, ops, results)
         return results, run
@@ -224,8 +226,8 @@ class ScheduleHubEmulator:
                 str(data.get("erp_data_hash", row.data_hash)),
                 str(data.get("erp_rowversion", row.rowversion)),
                 row.created,
-                _now(),
-                orjson.dumps(data).decode(),
+                now_us(),
+                orjson.dumps(data),
                 {f: data.get(f, v) for f, v in row.parents.items()},
             )
             with self.store.transaction() as conn:
@@ -275,8 +277,12 @@ class _Stats:
             self.refused: Counter[tuple[str, str, str]] = Counter()
             self.events: Counter[str] = Counter()
 
-    def count_writes(self, entity: str, ops: Sequence[Operation], results: list[Result]) -> None:
-        tally = Counter((op.op, r.get("error")) for op, r in zip(ops, results, strict=True))
+    def count_writes(self, entity: str, ops: Sequence[AnyOperation], results: list[Result]) -> None:
+        done = kinds(ops)
+        if len(done) == 1 and not any(map(contains, results, repeat("error"))):
+            tally = Counter({(done.pop(), None): len(ops)})  # a load: one kind, all applied
+        else:
+            tally = Counter((op.op, r.get("error")) for op, r in zip(ops, results, strict=True))
         with self._lock:
             for (kind, error), n in tally.items():
                 if error is None:
@@ -306,10 +312,6 @@ class _Stats:
                 for name in self._entities
             }
             return {"entities": entities, "events": dict(self.events)}
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _make_cursor(entity: str, after: int) -> str:
