@@ -21,7 +21,7 @@ from sqlalchemy import Connection
 
 from syncflow_core.emulators.schedulehub_answers import Result, refused
 from syncflow_core.emulators.schedulehub_schema import Refused, bad_uids
-from syncflow_core.emulators.schedulehub_uid import id_of, id_of_checked
+from syncflow_core.emulators.schedulehub_uid import id_of_checked, split_uids
 
 if TYPE_CHECKING:
     from syncflow_core.emulators.schedulehub_ops import BatchRun
@@ -71,7 +71,7 @@ def _new_inserts(run: BatchRun, conn: Connection) -> list[Result] | None:
     if good:
         run.store.insert_values(conn, run.entity, list(zip(*columns, strict=False)))
     _count_children(run, parents, +1, found)
-    run.new_keys = (keys, list(ids))
+    run.new_rows = (keys, ids, run.fresh.lows)
     created = [{"status": 201, "uid": uid} for uid in uids]
     if not refused_any:
         return created
@@ -88,7 +88,7 @@ def _full_updates(run: BatchRun, conn: Connection) -> list[Result] | None:
         return None  # 422 in place
     if any(map(contains, map(msgspec.structs.astuple, checks), repeat(_UNSET))):
         return None  # a partial patch: merged into the stored record, in order
-    heads = _targets(run, conn, [op.uid for op in ops], with_key=False)
+    heads = _targets(run, conn, [op.uid or "" for op in ops], with_key=False)
     # The key map is the truth about which record a key names: the body's key must name
     # the target itself (else a key change, 422, answered in place).
     named = map(run.known.get, map(_KEY_HASH, checks))
@@ -112,11 +112,12 @@ def _full_updates(run: BatchRun, conn: Connection) -> list[Result] | None:
 
 
 def _childless_deletes(run: BatchRun, conn: Connection) -> list[Result] | None:
-    heads = _targets(run, conn, [op.uid for op in run.ops])
+    heads = _targets(run, conn, [op.uid or "" for op in run.ops])
     children = run.store.children[run.entity]
     if heads is None or any(children[h[-1]] > 0 for h in heads):
         return None  # not_found or has_children, in place
     run.store.delete_ids(conn, run.entity, [h[-1] for h in heads])
+    run.deleted.update(h[-1] for h in heads)  # for the in-memory maps, once committed
     _count_children(run, _old_parents(run, heads), -1)
     run.keys.update((h[1], None) for h in heads)
     return [{"status": 204, "uid": h[0]} for h in heads]
@@ -126,20 +127,24 @@ def _childless_deletes(run: BatchRun, conn: Connection) -> list[Result] | None:
 
 
 def _targets(
-    run: BatchRun, conn: Connection, uids: list[str | None], *, with_key: bool = True
+    run: BatchRun, conn: Connection, uids: list[str], *, with_key: bool = True
 ) -> list[Any] | None:
     """(uid, erp_key_hash, *parent uids, id) of distinct existing targets, in operation
-    order; ``None`` when one is missing or named twice."""
-    if None in uids or bad_uids(uids):  # type: ignore[arg-type]
-        ids = [id_of(u) if u else None for u in uids]  # e.g. upper case: answered in place
-    else:
-        ids = list(map(id_of_checked, uids))  # type: ignore[arg-type]
-    if None in ids or len(set(ids)) != len(ids):
+    order; ``None`` when one is missing or named twice. Without ``with_key`` the key is
+    None, and for an entity without parents nothing is read from the store."""
+    if bad_uids(uids):  # e.g. upper case, or not a uid: answered in place
         return None
-    heads = run.store.heads(conn, run.entity, ids, with_key=with_key)  # type: ignore[arg-type]
+    ids, lows = split_uids(uids)
+    if len(set(ids)) != len(ids):
+        return None
+    if not with_key and not run.parent_refs:
+        if not run.store.live[run.entity].has(ids, lows):
+            return None
+        return [(u, None, i) for u, i in zip(uids, ids, strict=True)]
+    heads = run.store.heads(conn, run.entity, ids, with_key=with_key)
     ordered = [(*heads[i], i) if i in heads else None for i in ids]
     if any(h is None or h[0] != u for h, u in zip(ordered, uids, strict=True)):
-        return None  # absent, or the uid in another case: answered in place
+        return None  # absent, or another uid with the same upper half: answered in place
     return ordered
 
 
@@ -149,12 +154,11 @@ def _all_parents(
     """Per parent reference, ``uid -> id`` of the parents named; ``None`` if one is missing."""
     found_all = []
     for (_, parent), uids in zip(run.parent_refs, columns, strict=True):
-        wanted = set(uids) - {None}
-        ids = set(map(id_of_checked, wanted))  # the schema checked their form
-        by_uid = {u: i for i, u in (run.store.uids(conn, parent, ids) if ids else {}).items()}
-        if not wanted <= by_uid.keys():
-            return None  # parent_not_found, in place
-        found_all.append(by_uid)
+        wanted = list(set(uids) - {None})
+        ids, lows = split_uids(wanted)  # the schema checked their form
+        if not run.store.live[parent].has(ids, lows):
+            return None  # parent_not_found (absent, or another uid's upper half), in place
+        found_all.append(dict(zip(wanted, ids, strict=True)))
     return found_all
 
 
@@ -176,8 +180,12 @@ def _count_children(
             map(by_uid.__getitem__, present) if by_uid is not None else map(id_of_checked, present)
         )
         delta = Counter(ids)
-        counts = run.child_delta.setdefault(parent, Counter())
-        if step > 0:
+        counts = run.child_delta.get(parent)
+        if counts is None and step > 0:
+            run.child_delta[parent] = delta  # the common case: nothing to add it to
+        elif counts is None:
+            run.child_delta[parent] = Counter({i: -n for i, n in delta.items()})
+        elif step > 0:
             counts.update(delta)
         else:
             counts.subtract(delta)

@@ -32,7 +32,7 @@ from syncflow_core.emulators.schedulehub_answers import Result, error, refused
 from syncflow_core.emulators.schedulehub_bulk import bulk
 from syncflow_core.emulators.schedulehub_schema import Check, RecordSchema, Refused
 from syncflow_core.emulators.schedulehub_store import HubStore, Row
-from syncflow_core.emulators.schedulehub_uid import FreshUids, id_of
+from syncflow_core.emulators.schedulehub_uid import FreshUids, id_of, low_of
 
 INSERT, UPDATE, DELETE = "insert", "update", "delete"
 
@@ -145,7 +145,8 @@ class BatchRun:
         self.rows: dict[int, Row | None] = {}
         self.target_ids: dict[str, int] = {}  # uid -> id of the updates' and deletes' targets
         self.keys: dict[str, int | None] = {}  # erp_key_hash -> id (None: deleted) by this batch
-        self.new_keys: tuple[list[str], list[int]] = ([], [])  # of a column-wise insert
+        # (keys, ids, lows) of a column-wise insert
+        self.new_rows: tuple[list[str], Sequence[int], Sequence[int]] = ([], [], [])
         self.duplicate_uids: dict[int, str] = {}
         self.parents_found: dict[str, set[str]] = {}
         self.child_delta: dict[str, Counter[int]] = {}
@@ -194,14 +195,14 @@ class BatchRun:
         known = self.store.keys[self.entity]
         valid = [c for c in self.checks if c is not None and c.__class__ is not Refused]
         dup_ids = {known[k] for c in valid if (k := c.erp_key_hash) in known}
-        self.duplicate_uids = self.store.uids(conn, self.entity, dup_ids) if dup_ids else {}
+        self.duplicate_uids = self.store.uids(self.entity, list(dup_ids)) if dup_ids else {}
         self._prefetch_parents(conn, valid)
 
     def _prefetch_parents(self, conn: Connection, valid: list[Check]) -> None:
         for uid_field, parent in self.parent_refs:
             wanted = {u for c in valid if (u := getattr(c, uid_field)).__class__ is str}
             ids = {i for u in wanted if (i := id_of(u))}
-            found = set(self.store.uids(conn, parent, ids).values()) if ids else set()
+            found = set(self.store.uids(parent, list(ids)).values()) if ids else set()
             self.parents_found.setdefault(parent, set()).update(found)
 
     # --- in order --------------------------------------------------------------------------
@@ -328,8 +329,14 @@ class BatchRun:
                 self.child_delta.setdefault(parent, Counter())[parent_id] += step
 
     def _commit_maps(self) -> None:
-        known = self.store.keys[self.entity]
-        known.update(zip(*self.new_keys, strict=True))
+        known, live = self.store.keys[self.entity], self.store.live[self.entity]
+        keys, ids, lows = self.new_rows
+        known.update(zip(keys, ids, strict=True))
+        live.add(ids, lows)
+        if self.inserted:
+            rows = sorted(self.inserted.values(), key=attrgetter("id"))
+            live.add([r.id for r in rows], [low_of(r.uid) for r in rows])
+        live.remove(sorted(self.deleted))
         known.update(self.keys)  # type: ignore[arg-type]  # the None ones go next
         if None in self.keys.values():  # keys deleted by this batch
             for key in [k for k, row_id in self.keys.items() if row_id is None]:

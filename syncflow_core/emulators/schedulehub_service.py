@@ -126,8 +126,9 @@ class ScheduleHubEmulator:
         schema = self.schema(entity)
         # Outside the lock, while another batch is being written: nothing here reads the store.
         checks = validate(schema, ops)
-        fresh = self._uids.new(valid_inserts(ops, checks))
+        wanted = valid_inserts(ops, checks)
         with self._lock:
+            fresh = self._uids.new(wanted)  # under the lock: committed in the order drawn
             run = BatchRun(self.store, schema, ops, checks, now=now_us(), fresh=fresh, bulk=bulk)
             results = run.run()
         self._stats.count_writes(entity, ops, results)
@@ -200,6 +201,7 @@ class ScheduleHubEmulator:
             with self.store.transaction() as conn:
                 self.store.write(conn, entity, deleted=[row.id])
             self.store.keys[entity].pop(row.key_hash, None)
+            self.store.live[entity].remove([row.id])
             self._recount(entity, row, -1)
         return True
 

@@ -124,6 +124,32 @@ def id_of(uid: str) -> int | None:
     return int(uid[:8] + uid[9:13] + uid[14:18], 16)
 
 
+def split_uids(uids: Sequence[str]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(upper halves, signed lower halves) of canonical lowercase uids, column by column:
+    the hex digits are gathered with strided slices of the joined text, then unpacked.
+
+    >>> fresh = UidGenerator().new(3)
+    >>> split_uids(fresh.uids) == (tuple(fresh.ids), tuple(fresh.lows))
+    True
+    """
+    count = len(uids)
+    if not count:
+        return (), ()
+    text = "".join(uids).encode()
+    digits = bytearray(32 * count)
+    for target, source in enumerate(_DIGIT_POSITIONS):
+        digits[target::32] = text[source::36]
+    both = bytes.fromhex(digits.decode())
+    highs, lows = bytearray(8 * count), bytearray(8 * count)
+    for j in range(8):
+        highs[j::8] = both[j::16]
+        lows[j::8] = both[8 + j :: 16]
+    return struct.unpack(f">{count}Q", highs), struct.unpack(f">{count}q", lows)
+
+
+_DIGIT_POSITIONS = [p for p in range(36) if p not in (8, 13, 18, 23)]
+
+
 def low_of(uid: str) -> int:
     """The lower half of a (valid, lowercase) uid as a signed 64-bit integer."""
     low = int(uid[19:23] + uid[24:], 16)

@@ -24,6 +24,7 @@ MODULES = [
     "syncflow_core.emulators.messy",
     "syncflow_core.emulators.schedulehub",
     "syncflow_core.emulators.schedulehub_answers",
+    "syncflow_core.emulators.schedulehub_ids",
     "syncflow_core.emulators.schedulehub_schema",
     "syncflow_core.emulators.schedulehub_service",
     "syncflow_core.emulators.schedulehub_uid",
