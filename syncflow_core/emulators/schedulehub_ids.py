@@ -10,7 +10,7 @@ maximum, and uids are drawn under the store's lock), so adding is an append; a d
 record keeps its slot with low 0, which no uid has (a uid's lower half starts with the
 variant bits ``10``: as a signed integer it is negative).
 
->>> live = LiveIds.of([(10, -5), (20, -6)])
+>>> live = LiveIds.of([10, 20], [-5, -6])
 >>> live.add([30], [-7]); live.remove([20])
 >>> live.lows([10, 20, 30, 40]).tolist()
 [-5, 0, -7, 0]
@@ -20,7 +20,7 @@ variant bits ``10``: as a signed integer it is negative).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -38,11 +38,10 @@ class LiveIds:
         self._size = 0
 
     @classmethod
-    def of(cls, pairs: Iterable[tuple[int, int]]) -> LiveIds:
-        """From (id, low) pairs in any order (a table read at start)."""
-        rows = sorted(pairs)
+    def of(cls, ids: Sequence[int], lows: Sequence[int]) -> LiveIds:
+        """From a table read at start (in id order, or it is sorted here)."""
         live = cls()
-        live.add([i for i, _ in rows], [low for _, low in rows])
+        live.add(ids, lows)
         return live
 
     def add(self, ids: Sequence[int], lows: Sequence[int]) -> None:

@@ -159,9 +159,11 @@ class HubStore:
         with self.engine.connect() as conn:
             for table in self.tables.values():
                 key = self._from_data("erp_key_hash")
-                rows = conn.exec_driver_sql(f"SELECT {key}, id, low FROM {table.name}").all()
+                sql = f"SELECT {key}, id, low FROM {table.name} ORDER BY id"
+                rows = conn.exec_driver_sql(sql).all()
                 self.keys[table.entity] = {k: i for k, i, _ in rows}
-                self.live[table.entity] = LiveIds.of((i, low) for _, i, low in rows)
+                ids, lows = [r[1] for r in rows], [r[2] for r in rows]
+                self.live[table.entity] = LiveIds.of(ids, lows)
                 for uid_field, parent in table.parents:
                     counts = conn.exec_driver_sql(
                         f"SELECT {uid_field}, COUNT(*) FROM {table.name} "

@@ -28,7 +28,7 @@ def test_lookups_agree_with_a_dict_through_adds_and_removes() -> None:
 
 
 def test_ids_out_of_order_and_a_restart_load() -> None:
-    live = LiveIds.of([(30, -3), (10, -1)])
+    live = LiveIds.of([30, 10], [-3, -1])
     live.add([20, 5], [-2, -5])  # not ours, but still answered right
     assert live.lows([5, 10, 20, 30]).tolist() == [-5, -1, -2, -3]
     live.clear()
