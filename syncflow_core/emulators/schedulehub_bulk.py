@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from functools import partial
 from itertools import repeat
-from operator import attrgetter, contains, itemgetter, ne
+from operator import attrgetter, contains, is_not, itemgetter, ne
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -30,6 +31,7 @@ _UNSET = msgspec.UNSET
 Column = list[Any]
 _KIND, _DATA = attrgetter("op"), attrgetter("data")
 _KEY_HASH = attrgetter("erp_key_hash")
+_NOT_NONE = partial(is_not, None)
 
 
 def bulk(run: BatchRun, conn: Connection) -> list[Result] | None:
@@ -70,7 +72,9 @@ def _new_inserts(run: BatchRun, conn: Connection) -> list[Result] | None:
     ]
     if good:
         run.store.insert_values(conn, run.entity, list(zip(*columns, strict=False)))
-    _count_children(run, parents, +1, found)
+    for (_, parent), column, by_uid in zip(run.parent_refs, parents, found, strict=True):
+        named = map(by_uid.__getitem__, filter(_NOT_NONE, column))
+        run.children_added.setdefault(parent, []).extend(named)
     run.new_rows = (keys, ids, run.fresh.lows)
     created = [{"status": 201, "uid": uid} for uid in uids]
     if not refused_any:

@@ -150,6 +150,7 @@ class BatchRun:
         self.duplicate_uids: dict[int, str] = {}
         self.parents_found: dict[str, set[str]] = {}
         self.child_delta: dict[str, Counter[int]] = {}
+        self.children_added: dict[str, list[int]] = {}  # parent ids, once per new child
         self.inserted: dict[int, Row] = {}
         self.updated: set[int] = set()
         self.deleted: set[int] = set()
@@ -341,6 +342,8 @@ class BatchRun:
         if None in self.keys.values():  # keys deleted by this batch
             for key in [k for k, row_id in self.keys.items() if row_id is None]:
                 del known[key]
+        for parent, added in self.children_added.items():
+            self.store.children[parent].update(added)  # counted in C, no Python loop
         for parent, delta in self.child_delta.items():
             counts = self.store.children[parent]
             counts.update(delta)
