@@ -287,8 +287,13 @@ def _summary() -> None:
 
 def bench_schedulehub(args: argparse.Namespace) -> None:
     """ScheduleHubClient.apply -> the emulator, the server in its own process."""
-    workdir = tempfile.mkdtemp(prefix="bench_hub_")
-    storage = args.storage or str(Path(workdir) / "schedulehub.db")
+    with tempfile.TemporaryDirectory(prefix="bench_hub_") as workdir:  # hundreds of MB
+        storage = args.storage or str(Path(workdir) / "schedulehub.db")
+        _bench_hub_on(args, storage)
+    _summary()
+
+
+def _bench_hub_on(args: argparse.Namespace, storage: str) -> None:
     config = schedulehub.ScheduleHubConfig(storage=storage, jwt_secret=SECRET)
     where = "SQLite file" if args.storage is None else args.storage.split("@")[-1]
     with run_in_process(schedulehub.create_app, config) as server:
@@ -305,7 +310,6 @@ def bench_schedulehub(args: argparse.Namespace) -> None:
         with ScheduleHubClient(settings) as client:
             _hub_rounds(args, client, server)
         print(f"  server memory {server_rss_mb(server.pid):,.0f} MB")
-    _summary()
 
 
 def _hub_rounds(args: argparse.Namespace, client: ScheduleHubClient, server: RunningServer) -> None:

@@ -4,10 +4,10 @@ Batches of one kind whose operations cannot affect each other (new inserts, full
 updates, childless deletes) take the column-wise paths of ``schedulehub_bulk``; every
 other batch takes the in-order path below, which gives the same answers.
 
-Each operation gets the answer the single-record endpoint would give. The rows a batch
-touches are read in a few bulk queries first (targets of updates and deletes, the uids of
-duplicates, the parents referred to); the operations then run in order against that
-snapshot plus the batch's own changes, so that "delete X, insert X again" or "insert K,
+Each operation gets the answer the single-record endpoint would give. What a batch
+touches is looked up first, a batch at a time: the targets of updates and deletes in one
+query, the uids of duplicates and the parents referred to in memory (``LiveIds``); the
+operations then run in order against that snapshot plus the batch's own changes, so that "delete X, insert X again" or "insert K,
 insert K" answer as they would one request at a time; finally the net effect is written
 with one ``executemany`` per kind, in one transaction, and the in-memory maps follow.
 
