@@ -7,9 +7,10 @@ other batch takes the in-order path below, which gives the same answers.
 Each operation gets the answer the single-record endpoint would give. What a batch
 touches is looked up first, a batch at a time: the targets of updates and deletes in one
 query, the uids of duplicates and the parents referred to in memory (``LiveIds``); the
-operations then run in order against that snapshot plus the batch's own changes, so that "delete X, insert X again" or "insert K,
-insert K" answer as they would one request at a time; finally the net effect is written
-with one ``executemany`` per kind, in one transaction, and the in-memory maps follow.
+operations then run in order against that snapshot plus the batch's own changes, so
+that "delete X, insert X again" or "insert K, insert K" answer as they would one request
+at a time; finally the net effect is written with one ``executemany`` per kind, in one
+transaction, and the in-memory maps follow.
 
 Order of checks (the contract is silent): insert: 422, 409 duplicate, 404
 parent_not_found. Update: 422, 404 not_found, 422 when ``erp_key_hash`` would change,
