@@ -62,16 +62,17 @@ def _new_inserts(run: BatchRun, conn: Connection) -> list[Result] | None:
         return None
     ids, uids = run.fresh.ids, run.fresh.uids
     ops = [run.ops[i] for i in valid] if refused_any else run.ops
+    count = len(good)
     columns = [
         ids,
         run.fresh.lows,
-        repeat(run.now),
-        repeat(run.now),
-        map(_DATA, ops),  # the record's JSON as received, bound as is
+        repeat(run.now, count),
+        repeat(run.now, count),
+        list(map(_DATA, ops)),  # the record's JSON as received, bound as is
         *parents,
     ]
-    if good:
-        run.store.insert_values(conn, run.entity, list(zip(*columns, strict=False)))
+    if count:
+        run.store.insert_columns(conn, run.entity, columns, count)
     for (_, parent), column, by_uid in zip(run.parent_refs, parents, found, strict=True):
         named = map(by_uid.__getitem__, filter(_NOT_NONE, column))
         run.children_added.setdefault(parent, []).extend(named)

@@ -46,6 +46,7 @@ from syncflow_core.emulators.schedulehub_uid import format_uids, id_of_checked, 
 _BASE_COLUMNS = ("id", "low", "hub_created_at", "hub_updated_at", "data")
 _IDENTITY = ("erp_key_hash", "erp_data_hash", "erp_rowversion")  # read from data
 _EPOCH = dt.datetime(1970, 1, 1)
+VALUES_ROWS = 250  # rows per multi-row INSERT (250 and 1000 measured alike; 100 slower)
 _SQLITE_PRAGMAS = (
     "page_size=16384",  # only takes on a new file; measured: fewer page writes per batch
     "journal_mode=WAL",
@@ -131,6 +132,7 @@ class HubStore:
         }
         self.keys: dict[str, dict[str, int]] = {name: {} for name in self.tables}
         self.live: dict[str, LiveIds] = {name: LiveIds() for name in self.tables}
+        self._values_cache: dict[str, str] = {}
         self.children: dict[str, Counter[int]] = {name: Counter() for name in self.tables}
         self._create_tables()
         self._load_maps()
@@ -319,6 +321,47 @@ class HubStore:
             return
         marks = ", ".join("?" * len(table.columns))
         conn.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", rows)
+
+    def insert_columns(
+        self, conn: Connection, entity: str, columns: Sequence[Iterable[Any]], count: int
+    ) -> None:
+        """Insert ``count`` rows given column by column (each column: exactly ``count``
+        values, e.g. a list or ``itertools.repeat(value, count)``), in :attr:`Table.columns`
+        order.
+
+        SQLite: multi-row ``INSERT ... VALUES (...), (...)`` of :data:`VALUES_ROWS` rows,
+        the parameters interleaved by slice assignment (no tuple per row); measured 1.6 ms
+        per 1000 items against 2.2 ms for ``executemany`` of row tuples.
+        """
+        if not self.sqlite:
+            self.insert_values(conn, entity, list(zip(*columns, strict=True)))
+            return
+        table = self.tables[entity]
+        width = len(table.columns)
+        flat: list[Any] = [None] * (width * count)
+        for position, column in enumerate(columns):
+            flat[position::width] = column
+        whole = count - count % VALUES_ROWS
+        cursor = conn.connection.cursor()
+        try:
+            if whole:
+                sql = self._values_sql(table)
+                for start in range(0, whole * width, VALUES_ROWS * width):
+                    cursor.execute(sql, flat[start : start + VALUES_ROWS * width])
+            if whole < count:  # the rest, a row at a time (one statement, not one per size)
+                rest = iter(flat[whole * width :])
+                self.insert_values(conn, entity, list(zip(*[rest] * width, strict=True)))
+        finally:
+            cursor.close()
+
+    def _values_sql(self, table: Table) -> str:
+        sql = self._values_cache.get(table.name)
+        if sql is None:
+            marks = "(" + ", ".join("?" * len(table.columns)) + ")"
+            rows = ", ".join([marks] * VALUES_ROWS)
+            sql = f"INSERT INTO {table.name} ({', '.join(table.columns)}) VALUES {rows}"
+            self._values_cache[table.name] = sql
+        return sql
 
     def _copy(
         self, conn: Connection, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]
