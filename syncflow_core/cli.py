@@ -1,26 +1,28 @@
 """The ``syncflow`` console script.
 
     syncflow sandbox --apismith-port 8007 --schedulehub-port 5180 --items 10000 --seed 7
+    syncflow sandbox --items 1000000 --orders 200000 --order-lines 800000 --days 30
 
 ``sandbox`` runs the APISmith and ScheduleHub emulators, each in a process of its own,
-until interrupted (Ctrl-C or SIGTERM). Secrets come from ``SYNCFLOW_APISMITH_JWT_SECRET``
+until interrupted (Ctrl-C or SIGTERM). Entity sizes not given keep the emulator's
+defaults; fault settings come from ``SYNCFLOW_APISMITH_FAULT_<NAME>`` and
+``SYNCFLOW_SCHEDULEHUB_FAULT_<NAME>``. Secrets come from ``SYNCFLOW_APISMITH_JWT_SECRET``
 and ``SYNCFLOW_SCHEDULEHUB_JWT_SECRET``; unset, a marked development default is used and
 the command says so (it never prints a secret).
 """
 
 from __future__ import annotations
 
-import importlib
 import signal
 import time
 from types import FrameType
-from typing import Any
 
 import click
 
-from syncflow_core.emulators._run import RunningServer, run_in_process
+from syncflow_core.emulators import apismith
 from syncflow_core.emulators.schedulehub import create_app as create_schedulehub
 from syncflow_core.emulators.schedulehub_service import ScheduleHubConfig, ScheduleHubEmulator
+from syncflow_core.emulators.servers import RunningServer, run_in_process
 from syncflow_core.settings import DEV_APISMITH_SECRET, DEV_SCHEDULEHUB_SECRET, Settings
 
 
@@ -32,7 +34,11 @@ def cli() -> None:
 @cli.command()
 @click.option("--apismith-port", default=8007, show_default=True, help="0: any free port")
 @click.option("--schedulehub-port", default=5180, show_default=True, help="0: any free port")
-@click.option("--items", default=1000, show_default=True, help="items rows in the ERP")
+@click.option("--items", type=int, help="items rows in the ERP [default: 1000]")
+@click.option("--work-centers", type=int, help="work_centers rows [default: 50]")
+@click.option("--orders", type=int, help="orders rows [default: 500]")
+@click.option("--order-lines", type=int, help="order_lines rows [default: 2000]")
+@click.option("--days", default=7, show_default=True, help="days the initial rows span")
 @click.option("--seed", default=42, show_default=True, help="seed of the ERP data")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option(
@@ -45,7 +51,11 @@ def cli() -> None:
 def sandbox(
     apismith_port: int,
     schedulehub_port: int,
-    items: int,
+    items: int | None,
+    work_centers: int | None,
+    orders: int | None,
+    order_lines: int | None,
+    days: int,
     seed: int,
     host: str,
     schedulehub_storage: str | None,
@@ -53,6 +63,14 @@ def sandbox(
 ) -> None:
     """Run both emulators until interrupted."""
     settings = Settings()
+    asked = {
+        "items": items,
+        "work_centers": work_centers,
+        "orders": orders,
+        "order_lines": order_lines,
+    }
+    sizes = {name: rows for name, rows in asked.items() if rows is not None}
+    erp_config = apismith.ApiSmithConfig.from_settings(settings, sizes=sizes, seed=seed, days=days)
     hub_config = ScheduleHubConfig(jwt_secret=settings.schedulehub_jwt_secret)
     if schedulehub_storage:
         hub_config = hub_config.model_copy(update={"storage": schedulehub_storage})
@@ -63,12 +81,11 @@ def sandbox(
     servers: list[tuple[str, RunningServer]] = []
     _on_sigterm_interrupt()
     try:
+        erp = run_in_process(apismith.create_app, erp_config, host=host, port=apismith_port)
+        servers.append(("APISmith", erp))
         hub = run_in_process(create_schedulehub, hub_config, host=host, port=schedulehub_port)
         servers.append(("ScheduleHub", hub))
-        apismith = _start_apismith(settings, items, seed, host, apismith_port)
-        if apismith is not None:
-            servers.insert(0, ("APISmith", apismith[0]))
-        _announce(settings, servers, hub_config, apismith[1] if apismith else None)
+        _announce(settings, servers, hub_config, erp_config)
         _wait(servers)
     except KeyboardInterrupt:
         click.echo("stopping")
@@ -77,25 +94,11 @@ def sandbox(
             server.stop()
 
 
-def _start_apismith(
-    settings: Settings, items: int, seed: int, host: str, port: int
-) -> tuple[RunningServer, dict[str, int]] | None:
-    """The APISmith emulator, imported here so that ScheduleHub runs without it."""
-    try:
-        apismith: Any = importlib.import_module("syncflow_core.emulators.apismith")
-    except ModuleNotFoundError:
-        click.echo("APISmith emulator not available in this build: starting ScheduleHub only")
-        return None
-    config = apismith.ApiSmithConfig.from_settings(settings, sizes={"items": items}, seed=seed)
-    server = run_in_process(apismith.create_app, config, host=host, port=port)
-    return server, dict(config.sizes)
-
-
 def _announce(
     settings: Settings,
     servers: list[tuple[str, RunningServer]],
     hub_config: ScheduleHubConfig,
-    sizes: dict[str, int] | None,
+    erp_config: apismith.ApiSmithConfig,
 ) -> None:
     for name, server in servers:
         click.echo(f"{name:<12} {server.url}")
@@ -111,8 +114,8 @@ def _announce(
             "SCHEDULEHUB",
         )
     )
-    if sizes is not None:
-        click.echo("APISmith rows: " + ", ".join(f"{k} {v:,}" for k, v in sizes.items()))
+    rows = ", ".join(f"{k} {v:,}" for k, v in erp_config.sizes.items())
+    click.echo(f"APISmith rows: {rows} over {erp_config.days} days from {erp_config.start_day}")
     storage = hub_config.storage.split("@")[-1]  # a URL's password stays out of the output
     click.echo(f"ScheduleHub storage: {storage}")
     click.echo("Ctrl-C to stop")

@@ -117,7 +117,7 @@ class ServiceClient:
         """
         attempt, rate_limited, reauthenticated = 0, 0, False
         body = orjson.dumps(json) if json is not None else content
-        headers = {"content-type": "application/json"} if json is not None else {}
+        headers = {"content-type": "application/json"} if body is not None else {}
         while True:
             attempt += 1
             problem = self._send(method, path, params, body, headers)
@@ -138,7 +138,7 @@ class ServiceClient:
                     attempt -= 1  # a 429 is bounded by max_rate_limited, not max_attempts
                     continue
                 if status not in TRANSIENT_STATUSES:
-                    raise self._permanent(method, path, response)
+                    raise self.error_for(method, path, response)
                 reason = f"HTTP {status}: {_detail(response)}"
             else:
                 reason = problem
@@ -191,7 +191,9 @@ class ServiceClient:
         self._count("retries")
         self._sleep(seconds)
 
-    def _permanent(self, method: str, path: str, response: httpx.Response) -> PermanentError:
+    def error_for(self, method: str, path: str, response: httpx.Response) -> PermanentError:
+        """The typed error of a final answer the caller cannot use (e.g. an accepted 404
+        whose ``error`` is not one the caller handles)."""
         status, reason = response.status_code, _detail(response)
         if status == 401:
             reason = f"token refused even after minting a new one ({reason})"
@@ -216,19 +218,18 @@ class ServiceClient:
 
 
 def _detail(response: httpx.Response) -> str:
-    """The server's ``detail`` (or ``error``) text, else the start of the body."""
+    """The server's ``error`` and ``detail`` (or ``message``) text, else the body's start."""
     try:
         payload = orjson.loads(response.content)
     except orjson.JSONDecodeError:
         payload = None
     if isinstance(payload, dict):
-        for key in ("detail", "error", "message"):
-            if key in payload:
-                text = (
-                    payload[key]
-                    if isinstance(payload[key], str)
-                    else orjson.dumps(payload[key]).decode()
-                )
-                return text[:DETAIL_MAX_CHARS]
+        parts = [
+            value if isinstance(value, str) else orjson.dumps(value).decode()
+            for key in ("error", "detail", "message")
+            if (value := payload.get(key)) is not None
+        ]
+        if parts:
+            return " ".join(parts)[:DETAIL_MAX_CHARS]
     text = response.content[:DETAIL_MAX_CHARS].decode("utf-8", "replace")
     return text or response.reason_phrase or "no detail"

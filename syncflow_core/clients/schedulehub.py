@@ -26,9 +26,9 @@ import httpx
 import orjson
 import polars as pl
 
-from syncflow_core.clients._schedulehub_http import RequestLoop
 from syncflow_core.clients.auth import TokenMinter
-from syncflow_core.clients.errors import PermanentError, RequestError, TransientError
+from syncflow_core.clients.errors import PermanentError, TransientError
+from syncflow_core.clients.http import RequestCounters, ServiceClient
 from syncflow_core.clients.retry import RetryPolicy
 from syncflow_core.clients.schedulehub_frames import (
     INDEX_SCHEMA,
@@ -52,6 +52,12 @@ _RECORD_ERRORS = {
     "POST": {(409, "duplicate"), (404, "parent_not_found"), (422, "validation")},
     "PATCH": {(404, "not_found"), (404, "parent_not_found"), (422, "validation")},
     "DELETE": {(404, "not_found"), (409, "has_children")},
+}
+# What a write takes back from the request loop instead of raising: success, and the
+# statuses of its per-record answers (whose ``error`` then says whether it is one).
+_WRITE_ACCEPT = {
+    method: frozenset(range(200, 300)) | {status for status, _ in answers}
+    for method, answers in _RECORD_ERRORS.items()
 }
 
 
@@ -96,7 +102,7 @@ class ScheduleHubClient:
             subject=settings.jwt_subject,
             ttl_seconds=settings.jwt_ttl_seconds,
         )
-        self._loop = RequestLoop(
+        self._http = ServiceClient(
             SYSTEM,
             base_url or settings.schedulehub_url,
             minter,
@@ -107,9 +113,17 @@ class ScheduleHubClient:
         )
         self._pool = ThreadPoolExecutor(self.max_in_flight, thread_name_prefix="schedulehub")
 
+    def __repr__(self) -> str:
+        return f"ScheduleHubClient({self._http!r})"
+
+    @property
+    def counters(self) -> RequestCounters:
+        """Requests, retries, 429s and re-authentications so far."""
+        return self._http.counters
+
     def close(self) -> None:
         self._pool.shutdown(wait=True)
-        self._loop.close()
+        self._http.close()
 
     def __enter__(self) -> ScheduleHubClient:
         return self
@@ -132,13 +146,13 @@ class ScheduleHubClient:
         return self._write("DELETE", _path(entity, uid), None)
 
     def _write(self, method: str, path: str, content: bytes | None) -> OpResult:
-        response = self._loop.send(method, path, content=content)
+        response = self._http.request(method, path, content=content, accept=_WRITE_ACCEPT[method])
         body = _json_or_none(response)
         if response.is_success:
             return OpResult(response.status_code, body.get("uid") if body else _uid_in(path))
         error = body.get("error") if body else None
         if (response.status_code, error) not in _RECORD_ERRORS[method]:
-            raise _request_error(method, path, response)
+            raise self._http.error_for(method, path, response)  # e.g. 404 unknown_entity
         assert body is not None  # an error in _RECORD_ERRORS came from a JSON body
         return OpResult(
             response.status_code,
@@ -153,8 +167,8 @@ class ScheduleHubClient:
     def get_by_key(self, entity: str, key_hash: str) -> dict[str, Any] | None:
         """The record with this ``erp_key_hash``, or ``None``."""
         path = _path(entity)
-        response = self._loop.send("GET", path, params={"erp_key_hash": key_hash})
-        items = self._ok_json(response, "GET", path).get("items")
+        response = self._http.request("GET", path, params={"erp_key_hash": key_hash})
+        items = _json_object(response, "GET", path).get("items")
         if not isinstance(items, list):
             raise PermanentError(SYSTEM, "GET", path, "the answer has no items list", status=200)
         return items[0] if items else None
@@ -183,9 +197,7 @@ class ScheduleHubClient:
             params: dict[str, str | int] = {"limit": min(page_size, MAX_PAGE)}
             if cursor:
                 params["cursor"] = cursor
-            response = self._loop.send("GET", path, params=params)
-            if not response.is_success:
-                raise _request_error("GET", path, response)
+            response = self._http.request("GET", path, params=params)
             try:
                 frame, cursor = index_page(response.content)
             except ValueError as exc:
@@ -197,17 +209,7 @@ class ScheduleHubClient:
     def health(self) -> dict[str, Any]:
         """``GET /api/v1/health``: ``{"status": "ok"}`` or an error."""
         path = "/api/v1/health"
-        return self._ok_json(self._loop.send("GET", path), "GET", path)
-
-    def _ok_json(self, response: httpx.Response, method: str, path: str) -> dict[str, Any]:
-        if not response.is_success:
-            raise _request_error(method, path, response)
-        body = _json_or_none(response)
-        if body is None:
-            raise PermanentError(
-                SYSTEM, method, path, "the answer is not a JSON object", status=200
-            )
-        return body
+        return _json_object(self._http.request("GET", path), "GET", path)
 
     # --- batches ---------------------------------------------------------------------------
 
@@ -217,7 +219,7 @@ class ScheduleHubClient:
 
         A chunk whose retries are spent gets status null and error ``transient`` on each
         row. 401 after a fresh token raises :class:`AuthError`; 4xx for a whole request
-        (404 unknown entity, 413, 422) raises :class:`RequestError`.
+        (404 unknown entity, 413, 422) raises :class:`~syncflow_core.clients.errors.RequestError`.
         """
         check_ops(ops)
         lines = batch_lines(ops.select("op", "uid", "body"))
@@ -231,11 +233,9 @@ class ScheduleHubClient:
 
     def _send_chunk(self, path: str, lines: pl.Series) -> pl.DataFrame:
         try:
-            response = self._loop.send("POST", path, content=batch_body(lines))
+            response = self._http.request("POST", path, content=batch_body(lines), accept={200})
         except TransientError as exc:
             return transient_results(lines.len(), str(exc))
-        if response.status_code != 200:
-            raise _request_error("POST", path, response)
         try:
             return parse_results(response.content, lines.len())
         except ValueError as exc:
@@ -267,13 +267,8 @@ def _message(detail: Any) -> str | None:
     return orjson.dumps(detail).decode()
 
 
-def _request_error(method: str, path: str, response: httpx.Response) -> PermanentError:
-    """A typed error that says which request and why (the body's error and detail)."""
-    body = _json_or_none(response) or {}
-    reason = (
-        " ".join(str(part) for part in (body.get("error"), _message(body.get("detail"))) if part)
-        or response.reason_phrase
-    )
-    status = response.status_code
-    kind = RequestError if 400 <= status < 500 else PermanentError
-    return kind(SYSTEM, method, path, reason[:500], status=status)
+def _json_object(response: httpx.Response, method: str, path: str) -> dict[str, Any]:
+    body = _json_or_none(response)
+    if body is None:
+        raise PermanentError(SYSTEM, method, path, "the answer is not a JSON object", status=200)
+    return body

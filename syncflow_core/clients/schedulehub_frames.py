@@ -78,9 +78,10 @@ def batch_lines(ops: pl.Series | pl.DataFrame) -> pl.Series:
 
 
 def batch_body(lines: pl.Series) -> bytes:
-    """``{"operations": [...]}`` from pre-built lines."""
-    joined: str = lines.str.join(",").item() if lines.len() else ""
-    return b'{"operations":[' + joined.encode() + b"]}"
+    """``{"operations": [...]}`` from pre-built lines (joined and taken out as bytes by
+    Polars: one copy of the body in Python, not three)."""
+    joined: bytes = lines.str.join(",").cast(pl.Binary).item() if lines.len() else b""
+    return b"".join((b'{"operations":[', joined, b"]}"))
 
 
 def parse_results(body: bytes, expected: int) -> pl.DataFrame:

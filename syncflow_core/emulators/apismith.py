@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import threading
-import time
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
@@ -37,7 +36,6 @@ import orjson
 from pydantic import ValidationError
 
 from syncflow_core.catalog import EntitySpec, load_catalog
-from syncflow_core.clients.auth import TokenRejectedError, verify_token
 from syncflow_core.emulators.apismith_config import (
     DEFAULT_SIZES,
     Activity,
@@ -48,11 +46,13 @@ from syncflow_core.emulators.apismith_config import (
 )
 from syncflow_core.emulators.apismith_query import BadParameterError, parse_execute
 from syncflow_core.emulators.asgi import (
-    AsgiApp,
+    EmulatorApp,
     Request,
     Response,
+    TokenGate,
     error_response,
     json_response,
+    unauthorized,
 )
 from syncflow_core.emulators.cursor import CursorCodec
 from syncflow_core.emulators.erp import EmulatedErp, ErpOptions, from_us
@@ -60,7 +60,6 @@ from syncflow_core.emulators.faults import FaultInjector
 
 AUDIENCE = "apismith"
 RUNTIME = "/api/v1/runtime/"
-VERIFIED_TOKENS = 64
 __all__ = [
     "DEFAULT_SIZES",
     "Activity",
@@ -82,7 +81,7 @@ class ApiSmithEmulator:
         self.erp = EmulatedErp(catalog or load_catalog(config.catalog_path), _options(config))
         self.fault_injector = FaultInjector(config.faults)
         self._cursors = CursorCodec(self._secret.encode())
-        self._verified: dict[str, float] = {}  # token -> exp, for tokens already verified
+        self._gate = TokenGate(self._secret, audience=AUDIENCE)
         self._lock = threading.Lock()
         self._requests: Counter[str] = Counter()
         self._rows: Counter[str] = Counter()
@@ -170,9 +169,9 @@ class ApiSmithEmulator:
         return response
 
     async def _answer(self, request: Request) -> Response:
-        refused = self._check_token(request)
+        refused = self._gate.refusal(request.bearer_token())
         if refused is not None:
-            return refused
+            return unauthorized(refused)
         if request.path.startswith("/_emulator/"):
             return self._control(request)
         if not request.path.startswith(RUNTIME):
@@ -185,26 +184,6 @@ class ApiSmithEmulator:
         if fault is not None:
             return error_response(fault.status, fault.detail, fault.headers)
         return self._runtime(request, request.path[len(RUNTIME) :].split("/"))
-
-    def _check_token(self, request: Request) -> Response | None:
-        token = request.bearer_token()
-        why = "missing bearer token"
-        if token is not None:
-            # A token already verified needs only its expiry checked (saves a signature
-            # check per page; the cache holds a few recent tokens).
-            expires = self._verified.get(token)
-            if expires is not None and time.time() < expires:
-                return None
-            try:
-                claims = verify_token(token, self._secret, audience=AUDIENCE)
-            except TokenRejectedError as exc:
-                why = str(exc)
-            else:
-                if len(self._verified) >= VERIFIED_TOKENS:
-                    self._verified.clear()
-                self._verified[token] = float(claims["exp"])
-                return None
-        return error_response(401, why, {"www-authenticate": "Bearer"})
 
     def _runtime(self, request: Request, parts: list[str]) -> Response:
         if parts == ["entities"]:
@@ -277,12 +256,10 @@ class ApiSmithEmulator:
         return error_response(404, "not found")
 
 
-def create_app(config: ApiSmithConfig | None = None) -> AsgiApp:
+def create_app(config: ApiSmithConfig | None = None) -> EmulatorApp[ApiSmithEmulator]:
     """The ASGI app; ``app.emulator`` is the :class:`ApiSmithEmulator` behind it."""
     emulator = ApiSmithEmulator(config or ApiSmithConfig())
-    app = AsgiApp(emulator.handle, on_shutdown=emulator.erp.close)
-    app.emulator = emulator  # type: ignore[attr-defined]
-    return app
+    return EmulatorApp(emulator.handle, emulator, on_shutdown=emulator.erp.close)
 
 
 def _options(config: ApiSmithConfig) -> ErpOptions:

@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic_settings import SettingsConfigDict
 
 from syncflow_core.emulators import erp_model
 from syncflow_core.emulators.faults import FaultSettings
@@ -15,11 +16,14 @@ DEFAULT_SIZES = {"items": 1000, "work_centers": 50, "orders": 500, "order_lines"
 
 
 class ApiSmithFaults(FaultSettings):
-    """Fault settings, plus ERP users editing rows while a scan runs.
+    """Fault settings (env ``SYNCFLOW_APISMITH_FAULT_<NAME>``), plus ERP users editing rows
+    while a scan runs.
 
     ``scan_update_share``: after serving a page, about this share of its rows is changed
     again (new version, new ROWVERSION above everything), so a scan meets them twice.
     """
+
+    model_config = SettingsConfigDict(env_prefix="SYNCFLOW_APISMITH_FAULT_")
 
     scan_update_share: float = Field(default=0.0, ge=0, le=1)
 
@@ -39,7 +43,7 @@ class ApiSmithConfig(BaseModel):
     start_day: dt.date = dt.date(2025, 1, 1)
     days: int = Field(default=7, ge=1)
     jwt_secret: SecretStr = SecretStr(DEV_APISMITH_SECRET)
-    faults: ApiSmithFaults = ApiSmithFaults()
+    faults: ApiSmithFaults = Field(default_factory=ApiSmithFaults)  # reads the environment
     failing_share: float = Field(default=0.03, ge=0, le=1)
     late_parent_share: float = Field(default=0.02, ge=0, le=1)
     future_parent_share: float = Field(default=0.01, ge=0, le=1)

@@ -28,21 +28,29 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
 from typing import Any
 
 import msgspec
 import orjson
-from starlette.applications import Starlette
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response
-from starlette.routing import Route
 
-from syncflow_core.clients.auth import TokenRejectedError, verify_token
-from syncflow_core.emulators.schedulehub_ops import DELETE, INSERT, UPDATE, Operation
+from syncflow_core.emulators.asgi import (
+    EmulatorApp,
+    Request,
+    Response,
+    TokenGate,
+    error_response,
+    json_response,
+    unauthorized,
+)
+from syncflow_core.emulators.schedulehub_ops import (
+    DELETE,
+    INSERT,
+    UPDATE,
+    AnyOperation,
+    Operation,
+)
 from syncflow_core.emulators.schedulehub_service import (
     DEFAULT_PAGE,
     MAX_BATCH,
@@ -55,39 +63,35 @@ from syncflow_core.emulators.schedulehub_service import (
 
 AUDIENCE = "schedulehub"
 _KEY_HASH = re.compile(r"[0-9a-f]{32}")
-_Work = Callable[[Request, bytes], Response]
+_Work = Callable[[Request, list[str]], Response]  # (request, path parameters) -> response
+_INJECTED = frozenset({"read", "write"})  # kinds of request that meet the faults
 
 __all__ = ["ScheduleHubConfig", "ScheduleHubEmulator", "create_app", "emulator_of"]
 
 
 def create_app(
     config: ScheduleHubConfig | None = None, *, emulator: ScheduleHubEmulator | None = None
-) -> Starlette:
-    """The ASGI app; ``emulator_of(app)`` is its Python API. Owns the emulator it creates."""
+) -> EmulatorApp[ScheduleHubEmulator]:
+    """The ASGI app; ``app.emulator`` is its Python API. Owns the emulator it creates."""
     owned = emulator is None
     hub = emulator or ScheduleHubEmulator(config)
     api = _Api(hub)
 
-    @asynccontextmanager
-    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        yield
+    def shutdown() -> None:
         api.pool.shutdown(wait=True)
         if owned:
             hub.close()
 
-    app = Starlette(routes=api.routes(), lifespan=lifespan)
-    app.state.emulator = hub
-    return app
+    return EmulatorApp(api.handle, hub, on_shutdown=shutdown)
 
 
-def emulator_of(app: Starlette) -> ScheduleHubEmulator:
-    """The Python API of an app made by :func:`create_app`."""
-    hub: ScheduleHubEmulator = app.state.emulator
-    return hub
+def emulator_of(app: EmulatorApp[ScheduleHubEmulator]) -> ScheduleHubEmulator:
+    """The Python API of an app made by :func:`create_app` (``app.emulator``)."""
+    return app.emulator
 
 
 class _Batch(msgspec.Struct, forbid_unknown_fields=True, gc=False):
-    operations: list[Operation]
+    operations: list[AnyOperation]
 
 
 _decode_batch = msgspec.json.Decoder(_Batch).decode
@@ -100,158 +104,143 @@ class _Api:
         self.hub = hub
         # Two threads: one request is parsed and validated while another holds the store.
         self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="schedulehub")
-        self._secret = hub.config.jwt_secret.get_secret_value()
-        self._tokens: dict[str, float] = {}  # verified token -> its exp
-
-    def routes(self) -> list[Route]:
-        read, write, admin = "read", "write", "admin"
-        endpoint = self._endpoint
-        return [
-            Route("/api/v1/health", endpoint(_health, "health"), methods=["GET"]),
-            Route("/api/v1/{entity}", endpoint(self._find, read), methods=["GET"]),
-            Route("/api/v1/{entity}", endpoint(self._insert, write), methods=["POST"]),
-            Route("/api/v1/{entity}/index", endpoint(self._index, read), methods=["GET"]),
-            Route("/api/v1/{entity}/batch", endpoint(self._batch, write), methods=["POST"]),
-            Route("/api/v1/{entity}/{uid}", endpoint(self._update, write), methods=["PATCH"]),
-            Route("/api/v1/{entity}/{uid}", endpoint(self._delete, write), methods=["DELETE"]),
-            Route("/_emulator/stats", endpoint(self._stats, admin), methods=["GET"]),
-            Route("/_emulator/faults", endpoint(self._faults, admin), methods=["GET", "PUT"]),
-            Route("/_emulator/reset", endpoint(self._reset, admin), methods=["POST"]),
-            Route(
-                "/_emulator/records/{entity}/{uid}",
-                endpoint(self._admin_record, admin),
-                methods=["GET", "PATCH", "DELETE"],
-            ),
-        ]
+        self._gate = TokenGate(hub.config.jwt_secret.get_secret_value(), audience=AUDIENCE)
+        self._routes: dict[tuple[str, str], tuple[_Work, str]] = {
+            ("GET", "health"): (_health, "health"),
+            ("GET", "{entity}"): (self._find, "read"),
+            ("POST", "{entity}"): (self._insert, "write"),
+            ("GET", "{entity}/index"): (self._index, "read"),
+            ("POST", "{entity}/batch"): (self._batch, "write"),
+            ("PATCH", "{entity}/{uid}"): (self._update, "write"),
+            ("DELETE", "{entity}/{uid}"): (self._delete, "write"),
+            ("GET", "_emulator/stats"): (self._stats, "admin"),
+            ("GET", "_emulator/faults"): (self._faults, "admin"),
+            ("PUT", "_emulator/faults"): (self._faults, "admin"),
+            ("POST", "_emulator/reset"): (self._reset, "admin"),
+            ("GET", "_emulator/records/{entity}/{uid}"): (self._admin_record, "admin"),
+            ("PATCH", "_emulator/records/{entity}/{uid}"): (self._admin_record, "admin"),
+            ("DELETE", "_emulator/records/{entity}/{uid}"): (self._admin_record, "admin"),
+        }
 
     # --- the wrapper: latency, auth, faults, lost answers ----------------------------------
 
-    def _endpoint(self, work: _Work, kind: str) -> Callable[[Request], Awaitable[Response]]:
-        faults = self.hub.faults
-        count = self.hub.note
-
-        async def endpoint(request: Request) -> Response:
-            injected = kind in ("read", "write")
-            try:
-                body = await request.body()
-            except ClientDisconnect:
-                return Response(status_code=400)  # nobody is listening any more
-            if injected and faults.latency_seconds:
-                # After the body arrived: a client that times out meanwhile has sent its
-                # write, which is then applied, and its answer is lost.
-                await asyncio.sleep(faults.latency_seconds)
-            denied = self._denied(request.headers.get("authorization"))
-            if denied is not None:
-                count("unauthorized")
-                return _json(401, {"detail": denied}, {"WWW-Authenticate": "Bearer"})
-            if injected and faults.rate_limited():
-                count("rate_limited")
-                retry_after = str(faults.settings.retry_after_seconds)
-                return _json(429, {"detail": "rate limited"}, {"Retry-After": retry_after})
-            status = faults.error_status() if injected else None
-            if status is not None:
-                count("injected_errors")
-                return _json(status, {"detail": "injected fault"})
-            loop = asyncio.get_running_loop()
-            try:
-                response = await loop.run_in_executor(self.pool, _guarded, work, request, body)
-            except _HTTPProblemError as problem:
-                return _json(problem.status, problem.body)
-            if kind == "write" and faults.lose_answer():
-                count("lost_answers")
-                return _json(503, {"detail": "injected fault: applied, answer lost"})
-            return response
-
-        return endpoint
-
-    def _denied(self, header: str | None) -> str | None:
-        """Why the request is refused (401), or ``None``. Never echoes the token."""
-        if not header or not header.startswith("Bearer "):
-            return "missing bearer token"
-        token = header[7:].strip()
-        expires = self._tokens.get(token)
-        if expires is not None and expires > time.time():
-            return None
+    async def handle(self, request: Request) -> Response:
+        """Answer one request (the ASGI app's handler)."""
+        route, params = _route(request.path)
+        work, kind = self._routes.get((request.method, route), (None, ""))
+        faults, count = self.hub.faults, self.hub.note
+        injected = kind in _INJECTED
+        if injected and faults.latency_seconds:
+            # After the body arrived: a client that times out meanwhile has sent its
+            # write, which is then applied, and its answer is lost.
+            await asyncio.sleep(faults.latency_seconds)
+        denied = self._gate.refusal(request.bearer_token())
+        if denied is not None:
+            count("unauthorized")
+            return unauthorized(denied)
+        if work is None:
+            known = any(r == route for _, r in self._routes)
+            return error_response(405, "method not allowed") if known else _not_found()
+        fault = faults.draw() if injected else None
+        if fault is not None:
+            count("rate_limited" if fault.status == 429 else "injected_errors")
+            return error_response(fault.status, fault.detail, fault.headers)
+        loop = asyncio.get_running_loop()
         try:
-            claims = verify_token(token, self._secret, audience=AUDIENCE)
-        except TokenRejectedError as exc:
-            return str(exc)
-        if len(self._tokens) > 1024:
-            self._tokens.clear()
-        self._tokens[token] = float(claims["exp"])
-        return None
+            response = await loop.run_in_executor(self.pool, _guarded, work, request, params)
+        except _HTTPProblemError as problem:
+            return json_response(problem.status, problem.body)
+        if kind == "write" and faults.chance(faults.settings.lost_answer_rate, "lost_answers"):
+            count("lost_answers")
+            return error_response(503, "injected fault: applied, answer lost")
+        return response
 
     # --- the contract ----------------------------------------------------------------------
 
-    def _insert(self, request: Request, body: bytes) -> Response:
-        entity = request.path_params["entity"]
-        return _single(self.hub.apply_one(entity, Operation.of(INSERT, data=body)))
+    def _insert(self, request: Request, params: list[str]) -> Response:
+        return _single(self.hub.apply_one(params[0], Operation.of(INSERT, data=request.body)))
 
-    def _update(self, request: Request, body: bytes) -> Response:
-        entity, uid = request.path_params["entity"], request.path_params["uid"]
-        return _single(self.hub.apply_one(entity, Operation.of(UPDATE, uid=uid, data=body)))
+    def _update(self, request: Request, params: list[str]) -> Response:
+        entity, uid = params
+        return _single(self.hub.apply_one(entity, Operation.of(UPDATE, uid=uid, data=request.body)))
 
-    def _delete(self, request: Request, _body: bytes) -> Response:
-        entity, uid = request.path_params["entity"], request.path_params["uid"]
+    def _delete(self, _request: Request, params: list[str]) -> Response:
+        entity, uid = params
         return _single(self.hub.apply_one(entity, Operation.of(DELETE, uid=uid)))
 
-    def _batch(self, request: Request, body: bytes) -> Response:
-        entity = request.path_params["entity"]
+    def _batch(self, request: Request, params: list[str]) -> Response:
+        entity = params[0]
         self.hub.schema(entity)
-        ops = _parse_batch(body)
-        return Response(
-            orjson.dumps({"results": self.hub.apply(entity, ops)}),
-            media_type="application/json",
-        )
+        ops = _parse_batch(request.body)
+        return Response(200, orjson.dumps({"results": self.hub.apply(entity, ops)}))
 
-    def _find(self, request: Request, _body: bytes) -> Response:
-        entity = request.path_params["entity"]
+    def _find(self, request: Request, params: list[str]) -> Response:
+        entity = params[0]
         self.hub.schema(entity)
-        key_hash = request.query_params.get("erp_key_hash")
+        key_hash = request.param("erp_key_hash")
         if key_hash is None or _KEY_HASH.fullmatch(key_hash) is None:
             raise _HTTPProblemError(422, _validation("erp_key_hash must be 32 lowercase hex"))
         record = self.hub.find(entity, key_hash)
-        return _json(200, {"items": [record] if record is not None else []})
+        return json_response(200, {"items": [record] if record is not None else []})
 
-    def _index(self, request: Request, _body: bytes) -> Response:
-        entity = request.path_params["entity"]
+    def _index(self, request: Request, params: list[str]) -> Response:
+        entity = params[0]
         self.hub.schema(entity)
-        limit = _limit(request.query_params.get("limit"))
+        limit = _limit(request.param("limit"))
         try:
-            items, cursor = self.hub.index(entity, request.query_params.get("cursor"), limit)
+            items, cursor = self.hub.index(entity, request.param("cursor"), limit)
         except CursorError as exc:
             raise _HTTPProblemError(422, _validation(str(exc))) from None
-        return _json(200, {"items": items, "next_cursor": cursor})
+        return json_response(200, {"items": items, "next_cursor": cursor})
 
     # --- admin -----------------------------------------------------------------------------
 
-    def _stats(self, _request: Request, _body: bytes) -> Response:
-        return _json(200, self.hub.stats())
+    def _stats(self, _request: Request, _params: list[str]) -> Response:
+        return json_response(200, self.hub.stats())
 
-    def _faults(self, request: Request, body: bytes) -> Response:
+    def _faults(self, request: Request, _params: list[str]) -> Response:
         if request.method == "PUT":
             try:
-                self.hub.set_faults(**_object(body))
+                self.hub.set_faults(**_object(request.body))
             except ValueError as exc:  # pydantic's ValidationError is a ValueError
                 raise _HTTPProblemError(422, _validation(str(exc))) from None
-        return _json(200, self.hub.faults.settings.model_dump())
+        return json_response(200, self.hub.faults.settings.model_dump())
 
-    def _reset(self, _request: Request, _body: bytes) -> Response:
+    def _reset(self, _request: Request, _params: list[str]) -> Response:
         self.hub.reset()
-        return _json(200, {"status": "reset"})
+        return json_response(200, {"status": "reset"})
 
-    def _admin_record(self, request: Request, body: bytes) -> Response:
-        entity, uid = request.path_params["entity"], request.path_params["uid"]
+    def _admin_record(self, request: Request, params: list[str]) -> Response:
+        entity, uid = params
         if request.method == "DELETE":
-            return Response(status_code=204) if self.hub.remove(entity, uid) else _not_found()
+            return Response(204, b"") if self.hub.remove(entity, uid) else _not_found()
         if request.method == "PATCH":
             try:
-                record = self.hub.tamper(entity, uid, _object(body))
+                record = self.hub.tamper(entity, uid, _object(request.body))
             except ValueError as exc:
                 raise _HTTPProblemError(422, _validation(str(exc))) from None
         else:
             record = self.hub.record(entity, uid)
-        return _json(200, record) if record is not None else _not_found()
+        return json_response(200, record) if record is not None else _not_found()
+
+
+def _route(path: str) -> tuple[str, list[str]]:
+    """The route pattern of a path and its parameters: ``/api/v1/items/batch`` ->
+    (``{entity}/batch``, [``items``]); fixed words stay, other segments are parameters."""
+    if path.startswith("/api/v1/"):
+        parts = path[8:].split("/")
+        if parts == ["health"]:
+            return "health", []
+        if len(parts) == 2 and parts[1] in ("index", "batch"):
+            return "{entity}/" + parts[1], parts[:1]
+        names = ("{entity}", "{entity}/{uid}")
+        return (names[len(parts) - 1], parts) if 1 <= len(parts) <= 2 else ("", [])
+    if path.startswith("/_emulator/"):
+        parts = path[11:].split("/")
+        if len(parts) == 3 and parts[0] == "records":
+            return "_emulator/records/{entity}/{uid}", parts[1:]
+        return "_emulator/" + "/".join(parts), []
+    return "", []
 
 
 class _HTTPProblemError(Exception):
@@ -260,55 +249,40 @@ class _HTTPProblemError(Exception):
         self.status, self.body = status, body
 
 
-def _guarded(work: _Work, request: Request, body: bytes) -> Response:
+def _guarded(work: _Work, request: Request, params: list[str]) -> Response:
     try:
-        return work(request, body)
+        return work(request, params)
     except UnknownEntityError as exc:
         raise _HTTPProblemError(
             404, {"error": "unknown_entity", "detail": f"no entity {exc.args[0]!r}"}
         ) from None
 
 
-def _health(_request: Request, _body: bytes) -> Response:
-    return _json(200, {"status": "ok"})
+def _health(_request: Request, _params: list[str]) -> Response:
+    return json_response(200, {"status": "ok"})
 
 
-def _parse_batch(body: bytes) -> list[Operation]:
+def _parse_batch(body: bytes) -> list[AnyOperation]:
+    """The operations of a batch body; 422 when it is not the contract's shape, 413 past
+    :data:`MAX_BATCH` operations."""
     try:
-        batch = _decode_batch(body)
+        operations = _decode_batch(body).operations
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise _HTTPProblemError(422, _validation(f"malformed batch: {exc}")) from None
-    if len(batch.operations) > MAX_BATCH:
+    if len(operations) > MAX_BATCH:
         raise _HTTPProblemError(
             413,
             {
                 "error": "too_many_operations",
-                "detail": f"{len(batch.operations)} operations, at most {MAX_BATCH}",
+                "detail": f"{len(operations)} operations, at most {MAX_BATCH}",
             },
         )
-    shapes = _SHAPES
-    ops = batch.operations
-    if all((op.op, op.uid is not None, len(op.data) > 0) in shapes for op in ops):
-        return ops
-    problem = next(p for i, op in enumerate(ops) if (p := _shape_error(i, op)))
-    raise _HTTPProblemError(422, _validation(problem))
-
-
-def _shape_error(position: int, op: Operation) -> str | None:
-    """Why an operation is not one of the contract's three shapes (``None``: it is)."""
-    has_data, has_uid = len(op.data) > 0, op.uid is not None
-    if (op.op, has_uid, has_data) in _SHAPES:
-        return None
-    shapes = '{"op": "insert", "data"}, {"op": "update", "uid", "data"}, {"op": "delete", "uid"}'
-    return f"malformed batch: operations[{position}] is not one of {shapes}"
-
-
-_SHAPES = {(INSERT, False, True), (UPDATE, True, True), (DELETE, True, False)}
+    return operations
 
 
 def _single(answer: tuple[int, dict[str, Any] | None]) -> Response:
     status, body = answer
-    return Response(status_code=204) if body is None else _json(status, body)
+    return Response(204, b"") if body is None else json_response(status, body)
 
 
 def _limit(text: str | None) -> int:
@@ -334,10 +308,4 @@ def _validation(detail: str) -> dict[str, Any]:
 
 
 def _not_found() -> Response:
-    return _json(404, {"error": "not_found"})
-
-
-def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        orjson.dumps(body), status_code=status, media_type="application/json", headers=headers
-    )
+    return json_response(404, {"error": "not_found"})

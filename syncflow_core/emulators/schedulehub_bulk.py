@@ -12,26 +12,31 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from functools import partial
 from itertools import repeat
+from operator import attrgetter, contains, is_not, itemgetter, ne
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 from sqlalchemy import Connection
 
 from syncflow_core.emulators.schedulehub_answers import Result, refused
-from syncflow_core.emulators.schedulehub_schema import Refused
-from syncflow_core.emulators.schedulehub_uid import id_of, id_of_checked
+from syncflow_core.emulators.schedulehub_schema import Refused, bad_uids
+from syncflow_core.emulators.schedulehub_uid import id_of_checked, split_uids
 
 if TYPE_CHECKING:
     from syncflow_core.emulators.schedulehub_ops import BatchRun
 
 _UNSET = msgspec.UNSET
 Column = list[Any]
+_KIND, _DATA = attrgetter("op"), attrgetter("data")
+_KEY_HASH = attrgetter("erp_key_hash")
+_NOT_NONE = partial(is_not, None)
 
 
 def bulk(run: BatchRun, conn: Connection) -> list[Result] | None:
     """The answers of a batch written column-wise, or ``None``: use the in-order path."""
-    kinds = {op.op for op in run.ops}
+    kinds = {op.op for op in run.ops} if len(run.ops) < 2 else set(map(_KIND, run.ops))
     if not kinds:
         return []
     if kinds == {"insert"}:
@@ -45,34 +50,35 @@ def bulk(run: BatchRun, conn: Connection) -> list[Result] | None:
 
 def _new_inserts(run: BatchRun, conn: Connection) -> list[Result] | None:
     checks = run.checks
-    valid = [i for i, c in enumerate(checks) if c.__class__ is not Refused]
-    good = [checks[i] for i in valid]
-    keys = [c.erp_key_hash for c in good]
+    refused_any = any(map(isinstance, checks, repeat(Refused)))
+    valid = [i for i, c in enumerate(checks) if c.__class__ is not Refused] if refused_any else []
+    good = [checks[i] for i in valid] if refused_any else checks
+    keys = list(map(_KEY_HASH, good))
     if len(set(keys)) != len(keys) or not run.known.keys().isdisjoint(keys):
         return None  # a duplicate: 409 in place
-    parents = [[getattr(c, f) for c in good] for f, _ in run.parent_refs]
+    parents = [list(map(attrgetter(f), good)) for f, _ in run.parent_refs]
     found = _all_parents(run, conn, parents)
     if found is None:
         return None
-    ids = [i for i, _ in run.fresh]
-    uids = [u for _, u in run.fresh]
+    ids, uids = run.fresh.ids, run.fresh.uids
+    ops = [run.ops[i] for i in valid] if refused_any else run.ops
+    count = len(good)
     columns = [
         ids,
-        uids,
-        keys,
-        [c.erp_data_hash for c in good],
-        [c.erp_rowversion for c in good],
-        repeat(run.now),
-        repeat(run.now),
-        [str(run.ops[i].data, "utf-8") for i in valid],
+        run.fresh.lows,
+        repeat(run.now, count),
+        repeat(run.now, count),
+        list(map(_DATA, ops)),  # the record's JSON as received, bound as is
         *parents,
     ]
-    if valid:
-        run.store.insert_values(conn, run.entity, list(zip(*columns, strict=False)))
-    _count_children(run, parents, +1, found)
-    run.keys.update(zip(keys, ids, strict=True))
+    if count:
+        run.store.insert_columns(conn, run.entity, columns, count)
+    for (_, parent), column, by_uid in zip(run.parent_refs, parents, found, strict=True):
+        named = map(by_uid.__getitem__, filter(_NOT_NONE, column))
+        run.children_added.setdefault(parent, []).extend(named)
+    run.new_rows = (keys, ids, run.fresh.lows)
     created = [{"status": 201, "uid": uid} for uid in uids]
-    if len(valid) == len(checks):
+    if not refused_any:
         return created
     results = [refused(c) if c.__class__ is Refused else {} for c in checks]
     for position, result in zip(valid, created, strict=True):
@@ -83,21 +89,23 @@ def _new_inserts(run: BatchRun, conn: Connection) -> list[Result] | None:
 def _full_updates(run: BatchRun, conn: Connection) -> list[Result] | None:
     """Updates whose body has every field (what a sync sends): the new data is the body."""
     checks, ops = run.checks, run.ops
-    if any(c.__class__ is Refused or _UNSET in msgspec.structs.astuple(c) for c in checks):
-        return None
-    heads = _targets(run, conn, [op.uid for op in ops])
-    if heads is None or any(h[1] != c.erp_key_hash for h, c in zip(heads, checks, strict=True)):
+    if any(map(isinstance, checks, repeat(Refused))):
+        return None  # 422 in place
+    if any(map(contains, map(msgspec.structs.astuple, checks), repeat(_UNSET))):
+        return None  # a partial patch: merged into the stored record, in order
+    heads = _targets(run, conn, [op.uid or "" for op in ops], with_key=False)
+    # The key map is the truth about which record a key names: the body's key must name
+    # the target itself (else a key change, 422, answered in place).
+    named = map(run.known.get, map(_KEY_HASH, checks))
+    if heads is None or any(map(ne, named, map(itemgetter(-1), heads))):
         return None  # not_found, or a key change (422), in place
     parents = [[getattr(c, f) for c in checks] for f, _ in run.parent_refs]
     found = _all_parents(run, conn, parents)
     if found is None:
         return None
     rows = zip(
-        [c.erp_key_hash for c in checks],
-        [c.erp_data_hash for c in checks],
-        [c.erp_rowversion for c in checks],
         repeat(run.now),
-        [str(op.data, "utf-8") for op in ops],
+        map(_DATA, ops),
         *parents,
         [h[-1] for h in heads],
         strict=False,
@@ -109,11 +117,12 @@ def _full_updates(run: BatchRun, conn: Connection) -> list[Result] | None:
 
 
 def _childless_deletes(run: BatchRun, conn: Connection) -> list[Result] | None:
-    heads = _targets(run, conn, [op.uid for op in run.ops])
+    heads = _targets(run, conn, [op.uid or "" for op in run.ops])
     children = run.store.children[run.entity]
     if heads is None or any(children[h[-1]] > 0 for h in heads):
         return None  # not_found or has_children, in place
     run.store.delete_ids(conn, run.entity, [h[-1] for h in heads])
+    run.deleted.update(h[-1] for h in heads)  # for the in-memory maps, once committed
     _count_children(run, _old_parents(run, heads), -1)
     run.keys.update((h[1], None) for h in heads)
     return [{"status": 204, "uid": h[0]} for h in heads]
@@ -122,16 +131,25 @@ def _childless_deletes(run: BatchRun, conn: Connection) -> list[Result] | None:
 # --- helpers ------------------------------------------------------------------------------
 
 
-def _targets(run: BatchRun, conn: Connection, uids: list[str | None]) -> list[Any] | None:
+def _targets(
+    run: BatchRun, conn: Connection, uids: list[str], *, with_key: bool = True
+) -> list[Any] | None:
     """(uid, erp_key_hash, *parent uids, id) of distinct existing targets, in operation
-    order; ``None`` when one is missing or named twice."""
-    ids = [id_of(u) if u else None for u in uids]
-    if None in ids or len(set(ids)) != len(ids):
+    order; ``None`` when one is missing or named twice. Without ``with_key`` the key is
+    None, and for an entity without parents nothing is read from the store."""
+    if bad_uids(uids):  # e.g. upper case, or not a uid: answered in place
         return None
-    heads = run.store.heads(conn, run.entity, ids)  # type: ignore[arg-type]
+    ids, lows = split_uids(uids)
+    if len(set(ids)) != len(ids):
+        return None
+    if not with_key and not run.parent_refs:
+        if not run.store.live[run.entity].has(ids, lows):
+            return None
+        return [(u, None, i) for u, i in zip(uids, ids, strict=True)]
+    heads = run.store.heads(conn, run.entity, ids, with_key=with_key)
     ordered = [(*heads[i], i) if i in heads else None for i in ids]
     if any(h is None or h[0] != u for h, u in zip(ordered, uids, strict=True)):
-        return None  # absent, or the uid in another case: answered in place
+        return None  # absent, or another uid with the same upper half: answered in place
     return ordered
 
 
@@ -141,12 +159,11 @@ def _all_parents(
     """Per parent reference, ``uid -> id`` of the parents named; ``None`` if one is missing."""
     found_all = []
     for (_, parent), uids in zip(run.parent_refs, columns, strict=True):
-        wanted = set(uids) - {None}
-        ids = set(map(id_of_checked, wanted))  # the schema checked their form
-        by_uid = {u: i for i, u in (run.store.uids(conn, parent, ids) if ids else {}).items()}
-        if not wanted <= by_uid.keys():
-            return None  # parent_not_found, in place
-        found_all.append(by_uid)
+        wanted = list(set(uids) - {None})
+        ids, lows = split_uids(wanted)  # the schema checked their form
+        if not run.store.live[parent].has(ids, lows):
+            return None  # parent_not_found (absent, or another uid's upper half), in place
+        found_all.append(dict(zip(wanted, ids, strict=True)))
     return found_all
 
 
@@ -168,8 +185,12 @@ def _count_children(
             map(by_uid.__getitem__, present) if by_uid is not None else map(id_of_checked, present)
         )
         delta = Counter(ids)
-        counts = run.child_delta.setdefault(parent, Counter())
-        if step > 0:
+        counts = run.child_delta.get(parent)
+        if counts is None and step > 0:
+            run.child_delta[parent] = delta  # the common case: nothing to add it to
+        elif counts is None:
+            run.child_delta[parent] = Counter({i: -n for i, n in delta.items()})
+        elif step > 0:
             counts.update(delta)
         else:
             counts.subtract(delta)

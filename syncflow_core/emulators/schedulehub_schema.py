@@ -24,6 +24,7 @@ import datetime as dt
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Annotated, Any
 
 import msgspec
@@ -77,8 +78,13 @@ class RecordSchema:
         fields.append(("erp_rowversion", _DATETIME_STR))
         for uid_field in self.parent_fields:
             fields.append(_parent(uid_field, required=required[uid_field]))
-        self._insert = msgspec.json.Decoder(_struct(spec.name, fields, partial=False))
-        self._patch = msgspec.json.Decoder(_struct(spec.name + "_patch", fields, partial=True))
+        record = _struct(spec.name, fields, partial=False)
+        patch = _struct(spec.name + "_patch", fields, partial=True)
+        self._insert = msgspec.json.Decoder(record)
+        self._patch = msgspec.json.Decoder(patch)
+        # A whole batch of records at once: one call, no Python between the records.
+        self._inserts = msgspec.json.Decoder(list[record])  # type: ignore[valid-type]
+        self._patches = msgspec.json.Decoder(list[patch])  # type: ignore[valid-type]
         self._rules = [
             _Rule("erp_key_hash", "32 lowercase hex digits", _not_hex),
             _Rule("erp_data_hash", "64 lowercase hex digits", _not_hex),
@@ -89,35 +95,50 @@ class RecordSchema:
             for f in spec.fields
             if f.value_type is ValueType.DATETIME
         ]
-        self._rules += [_Rule(u, "a UUID v7", _not_uid) for u in self.parent_fields]
+        self._rules += [_Rule(u, "a UUID v7", bad_uids) for u in self.parent_fields]
 
     def check_inserts(self, raws: Sequence[Buffer]) -> list[Check]:
         """Validate whole records, one result per body, in order."""
-        return self._check(raws, self._insert)
+        return self._check(raws, self._inserts, self._insert)
 
     def check_patches(self, raws: Sequence[Buffer]) -> list[Check]:
         """Validate partial records (PATCH): every present field as for an insert."""
-        return self._check(raws, self._patch)
+        return self._check(raws, self._patches, self._patch)
 
-    def _check(self, raws: Sequence[Buffer], decoder: msgspec.json.Decoder[Any]) -> list[Check]:
-        decode = decoder.decode
-        try:  # the common case: every record decodes
-            checks: list[Check] = [decode(raw) for raw in raws]
+    def _check(
+        self,
+        raws: Sequence[Buffer],
+        batch: msgspec.json.Decoder[Any],
+        single: msgspec.json.Decoder[Any],
+    ) -> list[Check]:
+        checks: list[Check]
+        try:  # the common case: every record decodes, all of them in one call
+            checks = batch.decode(b"[" + b",".join(raws) + b"]")
+            # An empty body joins into nothing (no error): count to be sure of the match.
+            valid = len(checks) == len(raws)
         except (msgspec.ValidationError, msgspec.DecodeError):
-            checks = [_decoded_or_refused(decode, raw) for raw in raws]
+            valid = False
+        if not valid:
+            checks = [_decoded_or_refused(single.decode, raw) for raw in raws]
+        clean = valid  # no Refused among the checks: attributes can be read without a default
         for rule in self._rules:
             name = rule.field
-            values = [v for c in checks if (v := getattr(c, name, None)).__class__ is str]
+            column = map(attrgetter(name), checks) if clean else _column(checks, name)
+            values = [v for v in column if v.__class__ is str]
             bad = rule.bad(values)
             if bad:  # rare: find which records the failing values belong to
-                positions = [
-                    i for i, c in enumerate(checks) if getattr(c, name, None).__class__ is str
-                ]
+                positions = [i for i, v in enumerate(_column(checks, name)) if v.__class__ is str]
                 for k in bad:
                     checks[positions[k]] = Refused(
                         f"Expected {rule.expected} - at `$.{name}`", name
                     )
+                clean = False
         return checks
+
+
+def _column(checks: list[Check], name: str) -> list[Any]:
+    """The values of one field, None for a refused record."""
+    return [getattr(c, name, None) for c in checks]
 
 
 def _decoded_or_refused(decode: Callable[[Buffer], Any], raw: Buffer) -> Check:
@@ -152,8 +173,9 @@ def _not_hex(values: list[str]) -> list[int]:
     return [i for i, v in enumerate(values) if v.encode().translate(None, _HEX)]
 
 
-def _not_uid(values: list[str]) -> list[int]:
-    """Lowercase UUID v7: one shape, "7" at [14], 8/9/a/b at [19] of every value."""
+def bad_uids(values: list[str]) -> list[int]:
+    """Positions of the values that are not lowercase UUID v7 (one shape, "7" at [14],
+    8/9/a/b at [19]), checked over all values at once."""
     text, count = "\n".join(values), len(values)
     if (
         len(text) == 37 * count - 1

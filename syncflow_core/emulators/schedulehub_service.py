@@ -11,10 +11,11 @@ in-process tests use directly (stats, faults, reset, edits behind SyncFlow's bac
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import threading
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from itertools import repeat
+from operator import contains
 from typing import Any
 
 import orjson
@@ -22,16 +23,17 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from syncflow_core.catalog import EntitySpec, load_catalog
+from syncflow_core.emulators.faults import FaultInjector, FaultSettings
 from syncflow_core.emulators.schedulehub_answers import Result
-from syncflow_core.emulators.schedulehub_faults import FaultInjector, FaultSettings
 from syncflow_core.emulators.schedulehub_ops import (
+    AnyOperation,
     BatchRun,
-    Operation,
+    kinds,
     valid_inserts,
     validate,
 )
 from syncflow_core.emulators.schedulehub_schema import RecordSchema
-from syncflow_core.emulators.schedulehub_store import HubStore, Row
+from syncflow_core.emulators.schedulehub_store import HubStore, Row, now_us
 from syncflow_core.emulators.schedulehub_uid import UidGenerator, id_of, is_uid
 from syncflow_core.settings import DEV_SCHEDULEHUB_SECRET
 
@@ -39,6 +41,18 @@ MAX_BATCH = 1000
 MAX_PAGE = 10_000
 DEFAULT_PAGE = 1000
 DEFAULT_STORAGE = "schedulehub_emulator.db"
+
+
+class ScheduleHubFaults(FaultSettings):
+    """Fault settings (env ``SYNCFLOW_SCHEDULEHUB_FAULT_<NAME>``), plus lost answers.
+
+    ``lost_answer_rate``: share of writes (POST, PATCH, DELETE, batch) applied and then
+    answered 503, as when a connection drops after the server committed.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="SYNCFLOW_SCHEDULEHUB_FAULT_")
+
+    lost_answer_rate: float = Field(default=0.0, ge=0, le=1)
 
 
 class ScheduleHubConfig(BaseSettings):
@@ -54,7 +68,7 @@ class ScheduleHubConfig(BaseSettings):
     storage: str = DEFAULT_STORAGE
     jwt_secret: SecretStr = SecretStr(DEV_SCHEDULEHUB_SECRET)
     catalog: dict[str, EntitySpec] = Field(default_factory=load_catalog)
-    faults: FaultSettings = Field(default_factory=FaultSettings)
+    faults: ScheduleHubFaults = Field(default_factory=ScheduleHubFaults)
 
 
 class UnknownEntityError(LookupError):
@@ -73,7 +87,7 @@ class ScheduleHubEmulator:
         self.catalog = self.config.catalog
         self.schemas = {name: RecordSchema(spec) for name, spec in self.catalog.items()}
         self.store = HubStore(self.config.storage, self.catalog)
-        self.faults = FaultInjector(self.config.faults)
+        self.faults: FaultInjector[ScheduleHubFaults] = FaultInjector(self.config.faults)
         self._uids = UidGenerator(self.store.max_id())
         self._lock = threading.Lock()
         self._stats = _Stats(self.catalog)
@@ -90,11 +104,11 @@ class ScheduleHubEmulator:
 
     # --- the contract's operations ---------------------------------------------------------
 
-    def apply(self, entity: str, ops: Sequence[Operation]) -> list[Result]:
+    def apply(self, entity: str, ops: Sequence[AnyOperation]) -> list[Result]:
         """Apply operations in order; ``results[i]`` answers ``ops[i]`` as the batch does."""
         return self._run(entity, ops)[0]
 
-    def apply_one(self, entity: str, op: Operation) -> tuple[int, dict[str, Any] | None]:
+    def apply_one(self, entity: str, op: AnyOperation) -> tuple[int, dict[str, Any] | None]:
         """A single-record write: the status and the body its endpoint answers."""
         results, run = self._run(entity, [op], bulk=False)  # the general path keeps rows
         result = results[0]
@@ -107,14 +121,15 @@ class ScheduleHubEmulator:
         return status, {k: v for k, v in result.items() if k != "status"}
 
     def _run(
-        self, entity: str, ops: Sequence[Operation], *, bulk: bool = True
+        self, entity: str, ops: Sequence[AnyOperation], *, bulk: bool = True
     ) -> tuple[list[Result], BatchRun]:
         schema = self.schema(entity)
         # Outside the lock, while another batch is being written: nothing here reads the store.
         checks = validate(schema, ops)
-        fresh = self._uids.new(valid_inserts(ops, checks))
+        wanted = valid_inserts(ops, checks)
         with self._lock:
-            run = BatchRun(self.store, schema, ops, checks, now=_now(), fresh=fresh, bulk=bulk)
+            fresh = self._uids.new(wanted)  # under the lock: committed in the order drawn
+            run = BatchRun(self.store, schema, ops, checks, now=now_us(), fresh=fresh, bulk=bulk)
             results = run.run()
         self._stats.count_writes(entity, ops, results)
         return results, run
@@ -157,7 +172,7 @@ class ScheduleHubEmulator:
         """Count an event of the HTTP layer (``unauthorized``, ``rate_limited`` ...)."""
         self._stats.count(event)
 
-    def set_faults(self, **changes: Any) -> FaultSettings:
+    def set_faults(self, **changes: Any) -> ScheduleHubFaults:
         """Change fault settings at run time (``error_rate=0.2`` ...)."""
         return self.faults.update(**changes)
 
@@ -186,6 +201,7 @@ class ScheduleHubEmulator:
             with self.store.transaction() as conn:
                 self.store.write(conn, entity, deleted=[row.id])
             self.store.keys[entity].pop(row.key_hash, None)
+            self.store.live[entity].remove([row.id])
             self._recount(entity, row, -1)
         return True
 
@@ -212,8 +228,8 @@ class ScheduleHubEmulator:
                 str(data.get("erp_data_hash", row.data_hash)),
                 str(data.get("erp_rowversion", row.rowversion)),
                 row.created,
-                _now(),
-                orjson.dumps(data).decode(),
+                now_us(),
+                orjson.dumps(data),
                 {f: data.get(f, v) for f, v in row.parents.items()},
             )
             with self.store.transaction() as conn:
@@ -263,8 +279,12 @@ class _Stats:
             self.refused: Counter[tuple[str, str, str]] = Counter()
             self.events: Counter[str] = Counter()
 
-    def count_writes(self, entity: str, ops: Sequence[Operation], results: list[Result]) -> None:
-        tally = Counter((op.op, r.get("error")) for op, r in zip(ops, results, strict=True))
+    def count_writes(self, entity: str, ops: Sequence[AnyOperation], results: list[Result]) -> None:
+        done = kinds(ops)
+        if len(done) == 1 and not any(map(contains, results, repeat("error"))):
+            tally = Counter({(done.pop(), None): len(ops)})  # a load: one kind, all applied
+        else:
+            tally = Counter((op.op, r.get("error")) for op, r in zip(ops, results, strict=True))
         with self._lock:
             for (kind, error), n in tally.items():
                 if error is None:
@@ -296,10 +316,6 @@ class _Stats:
             return {"entities": entities, "events": dict(self.events)}
 
 
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def _make_cursor(entity: str, after: int) -> str:
     return base64.urlsafe_b64encode(f"{entity}:{after}".encode()).decode().rstrip("=")
 
@@ -321,5 +337,6 @@ __all__ = [
     "CursorError",
     "ScheduleHubConfig",
     "ScheduleHubEmulator",
+    "ScheduleHubFaults",
     "UnknownEntityError",
 ]

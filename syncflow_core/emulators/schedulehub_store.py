@@ -1,13 +1,20 @@
 """ScheduleHub's persistent storage: one table per catalog entity, SQLite or PostgreSQL.
 
-Table ``hub_<entity>``: ``id`` (the uid's upper 64 bits, see ``schedulehub_uid``; primary
-key), ``uid``, ``erp_key_hash``, ``erp_data_hash``, ``erp_rowversion``, ``hub_created_at``,
-``hub_updated_at``, ``data`` (the record's JSON as sent, patches merged in) and one column
-per parent uid field. Writes go through SQLAlchemy Core connections with driver-level SQL
-and ``executemany``, one transaction per request.
+Table ``hub_<entity>``: ``id`` and ``low`` (the uid's upper and lower 64 bits, see
+``schedulehub_uid``; ``id`` is the primary key), ``hub_created_at`` and ``hub_updated_at``
+(microseconds since the epoch, UTC), ``data`` (the record's JSON as sent, patches merged
+in: on SQLite the received bytes as a BLOB, bound straight from the request body; on
+PostgreSQL text) and one column per parent uid field. ``erp_key_hash``, ``erp_data_hash``
+and ``erp_rowversion`` are read from ``data`` (SQL JSON functions) where a read needs
+them: the record carries them anyway, and every column less is measured time off each
+insert (SQLite: 8 text columns 2.6 ms per 1000 rows, this layout 1.6 ms). Writes go through
+SQLAlchemy Core connections with driver-level SQL and ``executemany``, one transaction per
+request.
 
-Two lookups live in memory, rebuilt from the tables at start: ``erp_key_hash -> id`` per
-entity (the uniqueness check) and the number of children per parent id (``has_children``).
+Three lookups live in memory, rebuilt from the tables at start: ``erp_key_hash -> id`` per
+entity (the uniqueness check), the live (id, low) pairs per entity (``LiveIds``: parents,
+duplicates' uids, update targets) and the number of children per parent id
+(``has_children``).
 A unique B-tree index on random 128-bit hashes costs SQLite about 6 µs per insert at a
 million rows (measured: 12 ms per 1000-row batch against 3.6 ms without it), more than all
 the rest of a batch; a dict costs 0.1 µs. The price is memory (about 150 bytes per record)
@@ -19,11 +26,12 @@ last writes, a process crash does not.
 
 from __future__ import annotations
 
+import datetime as dt
+import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -32,19 +40,13 @@ from sqlalchemy import Connection, create_engine, event
 from sqlalchemy.engine import Engine
 
 from syncflow_core.catalog import EntitySpec
-from syncflow_core.emulators.schedulehub_uid import id_of_checked
+from syncflow_core.emulators.schedulehub_ids import LiveIds
+from syncflow_core.emulators.schedulehub_uid import format_uids, id_of_checked, low_of
 
-_BASE_COLUMNS = (
-    "id",
-    "uid",
-    "erp_key_hash",
-    "erp_data_hash",
-    "erp_rowversion",
-    "hub_created_at",
-    "hub_updated_at",
-    "data",
-)
-_ROW_ATTRIBUTES = ("id", "uid", "key_hash", "data_hash", "rowversion", "created", "updated", "data")
+_BASE_COLUMNS = ("id", "low", "hub_created_at", "hub_updated_at", "data")
+_IDENTITY = ("erp_key_hash", "erp_data_hash", "erp_rowversion")  # read from data
+_EPOCH = dt.datetime(1970, 1, 1)
+VALUES_ROWS = 250  # rows per multi-row INSERT (250 and 1000 measured alike; 100 slower)
 _SQLITE_PRAGMAS = (
     "page_size=16384",  # only takes on a new file; measured: fewer page writes per batch
     "journal_mode=WAL",
@@ -57,25 +59,35 @@ _SQLITE_PRAGMAS = (
 
 @dataclass(slots=True)
 class Row:
-    """One stored record."""
+    """One stored record (times in microseconds since the epoch, UTC)."""
 
     id: int
     uid: str
     key_hash: str
     data_hash: str
     rowversion: str
-    created: str
-    updated: str
-    data: str
+    created: int
+    updated: int
+    data: bytes | str  # the record's JSON (bytes from SQLite, text from PostgreSQL)
     parents: dict[str, str | None] = field(default_factory=dict)
 
     def record(self) -> dict[str, Any]:
         """The record as ScheduleHub answers it: uid, the fields sent, the server's times."""
         body: dict[str, Any] = {"uid": self.uid}
         body.update(orjson.loads(self.data))
-        body["hub_created_at"] = self.created
-        body["hub_updated_at"] = self.updated
+        body["hub_created_at"] = iso_time(self.created)
+        body["hub_updated_at"] = iso_time(self.updated)
         return body
+
+
+def now_us() -> int:
+    """Now, in microseconds since the epoch (UTC)."""
+    return time.time_ns() // 1000
+
+
+def iso_time(us: int) -> str:
+    """ISO 8601 with microseconds and ``Z``: ``2025-12-08T10:30:00.123456Z``."""
+    return (_EPOCH + dt.timedelta(microseconds=us)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @dataclass(frozen=True)
@@ -119,6 +131,8 @@ class HubStore:
             for name, spec in catalog.items()
         }
         self.keys: dict[str, dict[str, int]] = {name: {} for name in self.tables}
+        self.live: dict[str, LiveIds] = {name: LiveIds() for name in self.tables}
+        self._values_cache: dict[str, str] = {}
         self.children: dict[str, Counter[int]] = {name: Counter() for name in self.tables}
         self._create_tables()
         self._load_maps()
@@ -126,23 +140,32 @@ class HubStore:
     # --- set-up ----------------------------------------------------------------------------
 
     def _create_tables(self) -> None:
-        id_type = "INTEGER" if self.sqlite else "BIGINT"
+        ints, data_type = ("INTEGER", "BLOB") if self.sqlite else ("BIGINT", "TEXT")
         with self.engine.begin() as conn:
             for table in self.tables.values():
                 parent_columns = "".join(f", {uid_field} TEXT" for uid_field, _ in table.parents)
                 conn.exec_driver_sql(
-                    f"CREATE TABLE IF NOT EXISTS {table.name} ("
-                    f"id {id_type} PRIMARY KEY, uid TEXT NOT NULL, erp_key_hash TEXT NOT NULL, "
-                    "erp_data_hash TEXT NOT NULL, erp_rowversion TEXT NOT NULL, "
-                    "hub_created_at TEXT NOT NULL, hub_updated_at TEXT NOT NULL, "
-                    f"data TEXT NOT NULL{parent_columns})"
+                    f"CREATE TABLE IF NOT EXISTS {table.name} (id {ints} PRIMARY KEY, "
+                    f"low {ints} NOT NULL, hub_created_at {ints} NOT NULL, "
+                    f"hub_updated_at {ints} NOT NULL, data {data_type} NOT NULL{parent_columns})"
                 )
+                found = conn.exec_driver_sql(f"SELECT * FROM {table.name} LIMIT 0").keys()
+                if list(found) != list(table.columns):
+                    where = self.url.split("@")[-1]  # never a password
+                    raise RuntimeError(
+                        f"{table.name} in {where} has the layout of another emulator version "
+                        f"({', '.join(found)}): delete that storage or choose another"
+                    )
 
     def _load_maps(self) -> None:
         with self.engine.connect() as conn:
             for table in self.tables.values():
-                rows = conn.exec_driver_sql(f"SELECT erp_key_hash, id FROM {table.name}")
-                self.keys[table.entity] = dict(rows.all())
+                key = self._from_data("erp_key_hash")
+                sql = f"SELECT {key}, id, low FROM {table.name} ORDER BY id"
+                rows = conn.exec_driver_sql(sql).all()
+                self.keys[table.entity] = {k: i for k, i, _ in rows}
+                ids, lows = [r[1] for r in rows], [r[2] for r in rows]
+                self.live[table.entity] = LiveIds.of(ids, lows)
                 for uid_field, parent in table.parents:
                     counts = conn.exec_driver_sql(
                         f"SELECT {uid_field}, COUNT(*) FROM {table.name} "
@@ -176,23 +199,34 @@ class HubStore:
     def fetch(self, conn: Connection, entity: str, ids: Iterable[int]) -> dict[int, Row]:
         """Full rows by id."""
         table = self.tables[entity]
-        sql = f"SELECT {', '.join(table.columns)} FROM {table.name} WHERE {self._in_ids()}"
+        identity = ", ".join(map(self._from_data, _IDENTITY))
+        columns = ", ".join((*table.columns, identity))
+        sql = f"SELECT {columns} FROM {table.name} WHERE {self._in_ids()}"
         result = self._select(conn, sql, (self._ids_param(ids),))
-        return {values[0]: _row(table, values) for values in result}
+        uids = format_uids([r[0] for r in result], [r[1] for r in result])
+        return {
+            values[0]: _row(table, values, uid) for values, uid in zip(result, uids, strict=True)
+        }
 
-    def uids(self, conn: Connection, entity: str, ids: Iterable[int]) -> dict[int, str]:
-        """``id -> uid`` of the rows that exist."""
-        sql = f"SELECT id, uid FROM {self.tables[entity].name} WHERE {self._in_ids()}"
-        return dict(self._select(conn, sql, (self._ids_param(ids),)))
+    def uids(self, entity: str, ids: Sequence[int]) -> dict[int, str]:
+        """``id -> uid`` of the records that exist (from memory, no query)."""
+        lows = self.live[entity].lows(ids)
+        found = [(i, low) for i, low in zip(ids, lows.tolist(), strict=True) if low]
+        found_ids = [i for i, _ in found]
+        return dict(zip(found_ids, format_uids(found_ids, [low for _, low in found]), strict=True))
 
     def page(self, entity: str, after: int, limit: int) -> list[tuple[int, str, str, str, str]]:
         """``/index``: (id, uid, key hash, data hash, rowversion) after ``after`` in id order."""
+        identity = ", ".join(map(self._from_data, _IDENTITY))
         sql = (
-            "SELECT id, uid, erp_key_hash, erp_data_hash, erp_rowversion "
-            f"FROM {self.tables[entity].name} WHERE id > ? ORDER BY id LIMIT ?"
+            f"SELECT id, low, {identity} FROM {self.tables[entity].name} "
+            "WHERE id > ? ORDER BY id LIMIT ?"
         )
         with self.engine.connect() as conn:
-            return self._select(conn, sql, (after, limit))
+            rows = self._select(conn, sql, (after, limit))
+        ids = [r[0] for r in rows]
+        uids = format_uids(ids, [r[1] for r in rows])
+        return [(r[0], uid, *r[2:]) for r, uid in zip(rows, uids, strict=True)]
 
     def count(self, entity: str) -> int:
         return len(self.keys[entity])
@@ -214,49 +248,39 @@ class HubStore:
         if deleted:
             self.delete_ids(conn, entity, deleted)
         if updated:
-            self.update_values(
-                conn,
-                entity,
-                [
-                    (
-                        r.key_hash,
-                        r.data_hash,
-                        r.rowversion,
-                        r.updated,
-                        r.data,
-                        *(r.parents.get(f) for f in parent_fields),
-                        r.id,
-                    )
-                    for r in updated
-                ],
-            )
+            rows = [
+                (r.updated, r.data, *(r.parents.get(f) for f in parent_fields), r.id)
+                for r in updated
+            ]
+            self.update_values(conn, entity, rows)
         if inserted:
-            base = attrgetter(*_ROW_ATTRIBUTES)  # a C-level tuple per row
-            rows = (
-                [base(r) + tuple(r.parents.get(f) for f in parent_fields) for r in inserted]
-                if parent_fields
-                else list(map(base, inserted))
-            )
+            rows = [
+                (
+                    r.id,
+                    low_of(r.uid),
+                    r.created,
+                    r.updated,
+                    r.data,
+                    *tuple(r.parents.get(f) for f in parent_fields),
+                )
+                for r in inserted
+            ]
             self.insert_values(conn, entity, rows)
 
     def update_values(self, conn: Connection, entity: str, rows: list[tuple[Any, ...]]) -> None:
-        """Rewrite rows: (key hash, data hash, rowversion, updated, data, *parent uids, id)."""
+        """Rewrite rows: (updated, data, *parent uids, id)."""
         table = self.tables[entity]
-        columns = (
-            "erp_key_hash",
-            "erp_data_hash",
-            "erp_rowversion",
-            "hub_updated_at",
-            "data",
-            *(uid_field for uid_field, _ in table.parents),
-        )
+        columns = ("hub_updated_at", "data", *(uid_field for uid_field, _ in table.parents))
         if not self.sqlite:  # COPY into a scratch table, then one UPDATE ... FROM
             scratch = f"{table.name}_changes"
-            definition = ", ".join(f"{c} TEXT" for c in columns)
+            definition = ", ".join(
+                f"{c} {'BIGINT' if c.startswith('hub_') else 'TEXT'}" for c in columns
+            )
             conn.exec_driver_sql(
                 f"CREATE TEMP TABLE {scratch} ({definition}, id BIGINT) ON COMMIT DROP"
             )
-            self._copy(conn, scratch, (*columns, "id"), rows)
+            data = columns.index("data")
+            self._copy(conn, scratch, (*columns, "id"), _with_text(rows, data))
             sets = ", ".join(f"{c} = s.{c}" for c in columns)
             conn.exec_driver_sql(
                 f"UPDATE {table.name} SET {sets} FROM {scratch} s WHERE {table.name}.id = s.id"
@@ -274,25 +298,70 @@ class HubStore:
         conn.exec_driver_sql(sql, [(i,) for i in ids])
 
     def heads(
-        self, conn: Connection, entity: str, ids: Iterable[int]
+        self, conn: Connection, entity: str, ids: Iterable[int], *, with_key: bool = True
     ) -> dict[int, tuple[Any, ...]]:
         """``id -> (uid, erp_key_hash, *parent uids)`` without the data: what a bulk update or
-        delete needs to know about its targets."""
+        delete needs to know about its targets (``with_key=False``: the key is None, and
+        not read out of the JSON)."""
         table = self.tables[entity]
-        columns = ", ".join(("id", "uid", "erp_key_hash", *(f for f, _ in table.parents)))
+        key = self._from_data("erp_key_hash") if with_key else "NULL"
+        columns = ", ".join(("id", "low", key, *(f for f, _ in table.parents)))
         sql = f"SELECT {columns} FROM {table.name} WHERE {self._in_ids()}"
         result = self._select(conn, sql, (self._ids_param(ids),))
-        return {values[0]: values[1:] for values in result}
+        uids = format_uids([r[0] for r in result], [r[1] for r in result])
+        return {values[0]: (uid, *values[2:]) for values, uid in zip(result, uids, strict=True)}
 
     def insert_values(self, conn: Connection, entity: str, rows: list[tuple[Any, ...]]) -> None:
         """Insert rows given as tuples in :attr:`Table.columns` order."""
         table = self.tables[entity]
         names = ", ".join(table.columns)
         if not self.sqlite:  # COPY: psycopg's executemany costs tens of µs per row
-            self._copy(conn, table.name, table.columns, rows)
+            data = table.columns.index("data")
+            self._copy(conn, table.name, table.columns, _with_text(rows, data))
             return
         marks = ", ".join("?" * len(table.columns))
         conn.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", rows)
+
+    def insert_columns(
+        self, conn: Connection, entity: str, columns: Sequence[Iterable[Any]], count: int
+    ) -> None:
+        """Insert ``count`` rows given column by column (each column: exactly ``count``
+        values, e.g. a list or ``itertools.repeat(value, count)``), in :attr:`Table.columns`
+        order.
+
+        SQLite: multi-row ``INSERT ... VALUES (...), (...)`` of :data:`VALUES_ROWS` rows,
+        the parameters interleaved by slice assignment (no tuple per row); measured 1.6 ms
+        per 1000 items against 2.2 ms for ``executemany`` of row tuples.
+        """
+        if not self.sqlite:
+            self.insert_values(conn, entity, list(zip(*columns, strict=True)))
+            return
+        table = self.tables[entity]
+        width = len(table.columns)
+        flat: list[Any] = [None] * (width * count)
+        for position, column in enumerate(columns):
+            flat[position::width] = column
+        whole = count - count % VALUES_ROWS
+        cursor = conn.connection.cursor()
+        try:
+            if whole:
+                sql = self._values_sql(table)
+                for start in range(0, whole * width, VALUES_ROWS * width):
+                    cursor.execute(sql, flat[start : start + VALUES_ROWS * width])
+            if whole < count:  # the rest, a row at a time (one statement, not one per size)
+                rest = iter(flat[whole * width :])
+                self.insert_values(conn, entity, list(zip(*[rest] * width, strict=True)))
+        finally:
+            cursor.close()
+
+    def _values_sql(self, table: Table) -> str:
+        sql = self._values_cache.get(table.name)
+        if sql is None:
+            marks = "(" + ", ".join("?" * len(table.columns)) + ")"
+            rows = ", ".join([marks] * VALUES_ROWS)
+            sql = f"INSERT INTO {table.name} ({', '.join(table.columns)}) VALUES {rows}"
+            self._values_cache[table.name] = sql
+        return sql
 
     def _copy(
         self, conn: Connection, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]
@@ -312,6 +381,7 @@ class HubStore:
                 conn.exec_driver_sql(f"DELETE FROM {table.name}")
         for name in self.tables:
             self.keys[name].clear()
+            self.live[name].clear()
             self.children[name].clear()
 
     # --- dialect ---------------------------------------------------------------------------
@@ -331,6 +401,12 @@ class HubStore:
         """Our SQL uses ``?``; psycopg wants ``%s``."""
         return sql if self.sqlite else sql.replace("?", "%s")
 
+    def _from_data(self, name: str) -> str:
+        """SQL for one text field of the stored JSON."""
+        if self.sqlite:  # JSON functions refuse BLOBs; the cast is a copy in C
+            return f"CAST(data AS TEXT) ->> '$.{name}'"
+        return f"(data::json ->> '{name}')"
+
     def _in_ids(self) -> str:
         return "id IN (SELECT value FROM json_each(?))" if self.sqlite else "id = ANY(?)"
 
@@ -338,14 +414,23 @@ class HubStore:
         return orjson.dumps(list(ids)).decode() if self.sqlite else list(ids)
 
 
-def _row(table: Table, values: Sequence[Any]) -> Row:
-    parents = (
-        {uid_field: values[8 + k] for k, (uid_field, _) in enumerate(table.parents)}
-        if table.parents
-        else {}
-    )
-    id_, uid, key, data_hash, rowversion, created, updated, data = values[:8]
-    return Row(id_, uid, key, data_hash, rowversion, created, updated, data, parents)
+def _row(table: Table, values: Sequence[Any], uid: str) -> Row:
+    """A Row from a :meth:`HubStore.fetch` result (columns, then the identity fields)."""
+    id_, _, created, updated, data = values[:5]
+    parent_values = values[5 : 5 + len(table.parents)]
+    key_hash, data_hash, rowversion = values[5 + len(table.parents) :]
+    parents = {f: v for (f, _), v in zip(table.parents, parent_values, strict=True)}
+    return Row(id_, uid, key_hash, data_hash, rowversion, created, updated, data, parents)
+
+
+def _with_text(rows: list[tuple[Any, ...]], position: int) -> list[tuple[Any, ...]]:
+    """Rows whose JSON at ``position`` (bytes or a buffer) is text, for a TEXT column."""
+    return [
+        (*row[:position], str(row[position], "utf-8"), *row[position + 1 :])
+        if not isinstance(row[position], str)
+        else row
+        for row in rows
+    ]
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

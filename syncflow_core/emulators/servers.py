@@ -1,8 +1,9 @@
-"""Run an ASGI app on a free loopback port: in a background thread, or in its own process.
+"""Run an ASGI app on a loopback port: in a background thread, or in its own process.
 
 A thread is what tests want (the emulator's Python API stays reachable); a process is
-what benchmarks want (the server must not share the client's GIL). Both return once the
-server answers HTTP.
+what benchmarks and ``syncflow sandbox`` want (the server must not share the client's
+GIL). ``port=0`` (the default) takes a free port; both return once the server answers
+HTTP.
 
 >>> from syncflow_core.emulators.apismith import ApiSmithConfig, create_app
 >>> with run_in_thread(create_app(ApiSmithConfig(sizes={"items": 5}))) as server:
@@ -12,6 +13,7 @@ server answers HTTP.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import socket
 import threading
@@ -35,6 +37,11 @@ class RunningServer:
     url: str
     stop: Callable[[], None] = field(repr=False)
     pid: int | None = None  # the server's process when it runs in its own one
+    is_alive: Callable[[], bool] = field(default=lambda: True, repr=False)
+
+    def alive(self) -> bool:
+        """Whether the server (its thread or process) is still running."""
+        return self.is_alive()
 
     def __enter__(self) -> RunningServer:
         return self
@@ -55,19 +62,19 @@ def _config(app: Any, log_level: str) -> uvicorn.Config:
     )
 
 
-def _listening_socket(host: str) -> socket.socket:
+def _listening_socket(host: str, port: int) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, 0))
+    sock.bind((host, port))
     sock.listen(1024)
     return sock
 
 
 def run_in_thread(
-    app: Any, *, host: str = "127.0.0.1", log_level: str = "warning"
+    app: Any, *, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning"
 ) -> RunningServer:
-    """Serve ``app`` from a daemon thread of this process on a free port."""
-    sock = _listening_socket(host)
+    """Serve ``app`` from a daemon thread of this process (``port=0``: a free port)."""
+    sock = _listening_socket(host, port)
     port = sock.getsockname()[1]
     server = uvicorn.Server(_config(app, log_level))
     thread = threading.Thread(
@@ -86,16 +93,17 @@ def run_in_thread(
     except BaseException:
         stop()
         raise
-    return RunningServer(url, stop)
+    return RunningServer(url, stop, None, thread.is_alive)
 
 
 def run_in_process(
     factory: Callable[..., Any],
     *args: Any,
     host: str = "127.0.0.1",
+    port: int = 0,
     log_level: str = "warning",
 ) -> RunningServer:
-    """Serve ``factory(*args)`` from a fresh (spawned) process on a free port.
+    """Serve ``factory(*args)`` from a fresh (spawned) process (``port=0``: a free port).
 
     ``factory`` must be importable by name (a module-level function such as
     ``apismith.create_app``) and ``args`` picklable; the calling script needs the usual
@@ -105,7 +113,7 @@ def run_in_process(
     parent_end, child_end = context.Pipe(duplex=False)
     process = context.Process(
         target=_serve_in_child,
-        args=(child_end, factory, args, host, log_level),
+        args=(child_end, factory, args, host, port, log_level),
         name="asgi-server",
         daemon=True,
     )
@@ -123,18 +131,20 @@ def run_in_process(
         if not parent_end.poll(START_TIMEOUT_SECONDS):
             raise RuntimeError("server process did not report its port")
         try:
-            port = parent_end.recv()
+            bound = parent_end.recv()
         except EOFError as exc:
             raise RuntimeError(
                 "server process died while starting (a script that starts one needs an "
                 "`if __name__ == '__main__':` guard: spawned processes import it)"
             ) from exc
-        url = f"http://{host}:{port}"
+        if isinstance(bound, str):
+            raise RuntimeError(f"server process could not listen on {host}:{port}: {bound}")
+        url = f"http://{host}:{bound}"
         _wait_until_answering(url, alive=process.is_alive)
     except BaseException:
         stop()
         raise
-    return RunningServer(url, stop, pid=process.pid)
+    return RunningServer(url, stop, process.pid, process.is_alive)
 
 
 def _serve_in_child(
@@ -142,10 +152,21 @@ def _serve_in_child(
     factory: Callable[..., Any],
     args: tuple[Any, ...],
     host: str,
+    port: int,
     log_level: str,
 ) -> None:
     app = factory(*args)
-    sock = _listening_socket(host)
+    # A server process makes many short-lived containers per request (rows, answers): with
+    # the default thresholds the cyclic collector ran 400 times per 200k rows written
+    # (8% of the ScheduleHub emulator's CPU). What the factory built lives for good.
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+    try:
+        sock = _listening_socket(host, port)
+    except OSError as exc:  # the port is taken: say so instead of dying silently
+        report.send(str(exc))
+        report.close()
+        return
     report.send(sock.getsockname()[1])
     report.close()
     uvicorn.Server(_config(app, log_level)).run(sockets=[sock])

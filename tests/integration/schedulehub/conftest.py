@@ -15,9 +15,9 @@ import pytest
 from syncflow_core.clients.auth import TokenMinter
 from syncflow_core.clients.retry import RetryPolicy
 from syncflow_core.clients.schedulehub import ScheduleHubClient
-from syncflow_core.emulators._run import run_in_thread
 from syncflow_core.emulators.schedulehub import ScheduleHubConfig, create_app, emulator_of
 from syncflow_core.emulators.schedulehub_service import ScheduleHubEmulator
+from syncflow_core.emulators.servers import run_in_thread
 from syncflow_core.settings import Settings
 
 SECRET = "test-secret-for-the-schedulehub-emulator"

@@ -573,3 +573,26 @@ def test_batches_of_full_updates_and_of_deletes(http: httpx.Client) -> None:
     assert http.delete(f"/api/v1/items/{other_item}").status_code == 204
     assert http.delete(f"/api/v1/orders/{order_uid}").status_code == 204
     assert post(http, "order_lines", records[0]).status_code == 404  # the key is free, no parent
+
+
+def test_a_large_batch_of_new_records_is_stored_as_sent(http: httpx.Client, hub: Hub) -> None:
+    """613 inserts: written as whole multi-row statements and a rest; every record comes
+    back byte for byte as sent, with its own uid, in uid order."""
+    order_uid, item_uid = created(http, "orders", order()), created(http, "items", item())
+    records = [line(order_uid, item_uid, quantity=n) for n in range(613)]
+    body = {"operations": [{"op": "insert", "data": r} for r in records]}
+    results = http.post("/api/v1/order_lines/batch", json=body).json()["results"]
+    uids = [r["uid"] for r in results]
+    assert {r["status"] for r in results} == {201}
+    assert uids == sorted(uids)
+    assert len(set(uids)) == 613
+    for position in (0, 249, 250, 499, 500, 612):
+        stored = hub.emulator.record("order_lines", uids[position])
+        assert stored is not None
+        assert {k: stored[k] for k in records[position]} == records[position]
+    pages = http.get("/api/v1/order_lines/index", params={"limit": 1000}).json()["items"]
+    assert [p["uid"] for p in pages] == uids
+    assert [p["erp_key_hash"] for p in pages] == [r["erp_key_hash"] for r in records]
+    held = http.delete(f"/api/v1/orders/{order_uid}").json()
+    assert held["error"] == "has_children"
+    assert hub.emulator.stats()["entities"]["order_lines"]["records"] == 613

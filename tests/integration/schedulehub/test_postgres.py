@@ -9,8 +9,8 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from syncflow_core.emulators._run import run_in_thread
 from syncflow_core.emulators.schedulehub import ScheduleHubConfig, create_app, emulator_of
+from syncflow_core.emulators.servers import run_in_thread
 from tests.integration.schedulehub.conftest import SECRET, item, line, order, token
 
 pytestmark = pytest.mark.postgres
