@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import polars as pl
+from sqlalchemy.engine import Connection
 
 from syncflow_core import delta as delta_stage
 from syncflow_core import drift as schema_drift
@@ -76,6 +77,8 @@ class Batch:
     drift: schema_drift.DriftReport | None = None
     #: the entity's whole state, for big batches of entities that fit (see ``_state_for``)
     state_cache: pl.DataFrame | None = None
+    #: called inside each chunk's commit (same transaction): (chunk, connection)
+    on_commit: list[Callable[[Chunk, Connection], None]] = field(default_factory=list)
     #: a re-drive books outcomes against its queue: "failed" or "pending" (None: a sync)
     queue: str | None = None
 
@@ -215,10 +218,9 @@ def _fetch_chunks(batch: Batch) -> Iterator[Chunk]:
             "%s: source schema changed (ignored): %s", batch.entity, batch.drift.as_metadata()
         )
     marks: dict[dt.datetime, dt.datetime] = {}
-    if batch.windows and not batch.full_rescan:
-        marks = env.store.watermarks.get(
-            batch.entity, batch.windows[0].start, batch.windows[-1].end
-        )
+    days = [w for w in batch.windows if w.is_day]  # watermarks are kept per daily window
+    if days and not batch.full_rescan:
+        marks = env.store.watermarks.get(batch.entity, days[0].start, days[-1].end)
     seq = 0
     for window in batch.windows:
         bounds = _bounds(spec, window, marks.get(window.start))

@@ -78,7 +78,15 @@ class Settings(BaseSettings):
     failed_retry_delays_seconds: tuple[int, ...] = (60, 120, 240)
     pending_check_seconds: int = 300
     pending_max_tries: int = 5
-    rows_per_day: int = Field(default=1_000_000, ge=1)
+    rows_per_day: int = Field(
+        default=1_000_000, ge=1, description="rows a background slice (one a day) takes"
+    )
+    background_chunk_rows: int = Field(
+        default=100_000,
+        ge=1,
+        description="rows of a background chunk: what is committed at once, and lost at most "
+        "by a crash",
+    )
     partitions_start: dt.date = dt.date(2025, 1, 1)
     lease_seconds: int = Field(default=3600, ge=10)
 

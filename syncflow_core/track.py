@@ -146,6 +146,8 @@ def commit_chunk(batch: Batch, chunk: Chunk) -> None:
             )
         store.batches.add_counts(batch.uid, _counts(metrics), conn=conn)
         _advance_watermark(batch, chunk, conn)
+        for hook in batch.on_commit:
+            hook(chunk, conn)
 
 
 def _write_state(batch: Batch, synced: pl.DataFrame, conn: Connection) -> None:

@@ -196,6 +196,7 @@ background_sync_schedule = sa.Table(
     sa.Column("status", sa.String(16), nullable=False, server_default="planned"),
     sa.Column("rows_done", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("chunks_done", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("chunk_bounds", sa.Text, comment="JSON list of chunk boundaries"),
     sa.Column("batch_uid", UID),
     sa.Column("error_message", sa.Text),
     sa.Column("started_at", sa.DateTime),

@@ -52,6 +52,7 @@ class Slice:
     rows_done: int
     chunks_done: int
     batch_uid: str | None
+    chunk_bounds: str | None = None
 
 
 def _check_slices(slices: pl.DataFrame) -> pl.DataFrame:
@@ -68,8 +69,9 @@ def _check_slices(slices: pl.DataFrame) -> pl.DataFrame:
         raise ValueError(
             f"slices must be non-empty and disjoint ({empty} empty, {overlapping} overlapping)"
         )
+    bounds = [pl.col("chunk_bounds")] if "chunk_bounds" in slices.columns else []
     return ordered.with_row_index("slice_no").select(
-        pl.col("slice_no").cast(pl.Int64), "rowversion_lo", "rowversion_hi", "planned_rows"
+        pl.col("slice_no").cast(pl.Int64), "rowversion_lo", "rowversion_hi", "planned_rows", *bounds
     )
 
 
@@ -85,7 +87,8 @@ class BackgroundScheduleRepository(Repository):
         conn: Connection | None = None,
     ) -> str:
         """Store a plan of ``slices`` (``rowversion_lo``, ``rowversion_hi``, optional
-        ``planned_rows``), numbered from 0 in rowversion order; returns the plan id."""
+        ``planned_rows`` and ``chunk_bounds``), numbered from 0 in rowversion order;
+        returns the plan id."""
         plan_id = str(uuid_utils.uuid7())
         now = naive_utc(now or utcnow())
         rows = _check_slices(slices).with_columns(
@@ -151,6 +154,32 @@ class BackgroundScheduleRepository(Repository):
                 if claimed.rowcount == 1:
                     return self.get(slice_id, conn=c)
         raise StateError(f"could not claim a slice of plan {plan_id} in {CLAIM_ATTEMPTS} tries")
+
+    def start(
+        self,
+        slice_id: int,
+        batch_uid: str,
+        *,
+        now: dt.datetime | None = None,
+        conn: Connection | None = None,
+    ) -> bool:
+        """Mark slice ``slice_id`` running for ``batch_uid`` (its progress is kept: a
+        re-run resumes); ``False`` if it is done already."""
+        now = naive_utc(now or utcnow())
+        stmt = (
+            sa.update(T)
+            .where(T.c.id == slice_id, T.c.status != "done")
+            .values(
+                status="running",
+                batch_uid=batch_uid,
+                error_message=None,
+                started_at=sa.func.coalesce(T.c.started_at, now),
+                finished_at=None,
+                updated_at=now,
+            )
+        )
+        with self._write(conn) as c:
+            return bool(c.execute(stmt).rowcount)
 
     def get(self, slice_id: int, *, conn: Connection | None = None) -> Slice:
         """The slice ``slice_id``."""

@@ -1,0 +1,224 @@
+"""Background sync of a very large entity: a plan of daily slices, each in bounded memory.
+
+A plan cuts the table into ROWVERSION windows of about ``rows_per_day`` rows (one slice a
+day) from a key-and-rowversion-only scan of APISmith, and each slice into chunks of about
+``chunk_rows`` rows. A slice runs its chunks in order through the nine stages; each
+chunk's state and the slice's progress are committed together, so after a crash the slice
+resumes at its first uncommitted chunk. Every slice is independent and idempotent: a
+re-run of a done slice does nothing, a re-run of a failed one picks up where it stopped.
+
+Rows changed after planning carry a new ROWVERSION (now), outside every planned window:
+the regular incremental sync takes them. A slice holds the lease of the days its window
+overlaps, so it never runs at the same time as a regular sync of those days.
+
+>>> plan = plan_background(env, "items")                 # doctest: +SKIP
+>>> run_slice(env, "items", 0)                            # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import logging
+from dataclasses import dataclass
+
+import orjson
+import polars as pl
+from sqlalchemy.engine import Connection
+
+from syncflow_core.env import SyncEnv
+from syncflow_core.normalize import prepare
+from syncflow_core.pipeline import BatchResult, drain, open_batch, stages
+from syncflow_core.reconcile import key_spec
+from syncflow_core.state.repositories.schedule import Slice
+from syncflow_core.stream import Chunk
+from syncflow_core.windows import ONE_DAY, Window
+
+log = logging.getLogger(__name__)
+
+ONE_MICROSECOND = dt.timedelta(microseconds=1)
+
+
+@dataclass(frozen=True)
+class PlanSummary:
+    """A stored plan: its id and slices (``slice_no``, bounds, ``planned_rows``)."""
+
+    plan_id: str
+    entity: str
+    rows: int
+    slices: pl.DataFrame
+
+
+def scan_rowversions(env: SyncEnv, entity: str) -> pl.Series:
+    """Every row's ROWVERSION (naive UTC), sorted: a key-and-rowversion-only scan."""
+    spec = env.spec(entity)
+    keys_only = key_spec(spec)
+    parts = []
+    for frame in env.apismith.frames(entity, fields=list(spec.key_source_columns)):
+        prepared = prepare(keys_only, frame)
+        parts += [prepared.records["erp_rowversion"], prepared.failed["erp_rowversion"]]
+    if not parts:
+        return pl.Series("erp_rowversion", [], pl.Datetime("us"))
+    return pl.concat(parts).drop_nulls().sort()
+
+
+def cut(rowversions: pl.Series, rows: int) -> list[dt.datetime]:
+    """Boundaries that cut sorted ``rowversions`` into runs of about ``rows`` rows:
+    ``[lo, b1, …, hi)``. A boundary never splits equal rowversions: it moves on to the
+    next distinct value."""
+    if rowversions.is_empty():
+        return []
+    bounds = [rowversions[0]]
+    start = 0
+    while start + rows < rowversions.len():
+        boundary = rowversions[start + rows]
+        if boundary == bounds[-1]:
+            start = int(rowversions.search_sorted(boundary, side="right"))
+            if start >= rowversions.len():
+                break
+            boundary = rowversions[start]
+        else:
+            start = int(rowversions.search_sorted(boundary, side="left"))
+        bounds.append(boundary)
+    bounds.append(rowversions[-1] + ONE_MICROSECOND)
+    return bounds
+
+
+def plan_background(
+    env: SyncEnv,
+    entity: str,
+    *,
+    rows_per_day: int | None = None,
+    chunk_rows: int | None = None,
+) -> PlanSummary:
+    """Scan ``entity`` and store a plan of daily slices; returns it."""
+    settings = env.settings
+    per_day = rows_per_day or settings.rows_per_day
+    per_chunk = chunk_rows or settings.background_chunk_rows
+    rowversions = scan_rowversions(env, entity)
+    bounds = cut(rowversions, per_day)
+    slices = []
+    for lo, hi in itertools.pairwise(bounds):
+        inside = rowversions.filter((rowversions >= lo) & (rowversions < hi))
+        chunks = cut(inside, per_chunk) or [lo, hi]
+        chunks[0], chunks[-1] = lo, hi
+        slices.append(
+            {
+                "rowversion_lo": lo,
+                "rowversion_hi": hi,
+                "planned_rows": inside.len(),
+                "chunk_bounds": orjson.dumps([b.isoformat() for b in chunks]).decode(),
+            }
+        )
+    frame = pl.DataFrame(
+        slices,
+        schema={
+            "rowversion_lo": pl.Datetime("us"),
+            "rowversion_hi": pl.Datetime("us"),
+            "planned_rows": pl.Int64,
+            "chunk_bounds": pl.String,
+        },
+    )
+    plan_id = env.store.schedule.create_plan(entity, frame)
+    log.info(
+        "%s: background plan %s: %d rows in %d slices",
+        entity,
+        plan_id,
+        rowversions.len(),
+        len(slices),
+    )
+    return PlanSummary(plan_id, entity, rowversions.len(), env.store.schedule.plan(plan_id))
+
+
+def chunk_windows(row: Slice) -> list[Window]:
+    """The slice's chunks as rowversion windows, in order."""
+    texts = orjson.loads(row.chunk_bounds) if row.chunk_bounds else None
+    bounds = (
+        [dt.datetime.fromisoformat(t) for t in texts]
+        if texts
+        else [
+            row.rowversion_lo,
+            row.rowversion_hi,
+        ]
+    )
+    return [
+        Window(lo, hi, f"{row.plan_id}/{row.slice_no}/{i}")
+        for i, (lo, hi) in enumerate(itertools.pairwise(bounds))
+    ]
+
+
+def lease_days(lo: dt.datetime, hi: dt.datetime) -> list[str]:
+    """The daily partition keys a window [lo, hi) overlaps."""
+    day, last = lo.date(), (hi - ONE_MICROSECOND).date()
+    keys = []
+    while day <= last:
+        keys.append(day.isoformat())
+        day += ONE_DAY
+    return keys
+
+
+def run_slice(
+    env: SyncEnv,
+    entity: str,
+    slice_no: int,
+    *,
+    plan_id: str | None = None,
+    dagster_run_id: str | None = None,
+) -> BatchResult | None:
+    """Sync slice ``slice_no`` of the entity's plan (the latest by default), resuming at its
+    first uncommitted chunk; ``None`` when there is no such slice or it is done."""
+    schedule = env.store.schedule
+    plan_id = plan_id or schedule.latest_plan_id(entity)
+    if plan_id is None:
+        return None
+    rows = schedule.plan(plan_id).filter(pl.col("slice_no") == slice_no)
+    if rows.is_empty():
+        return None
+    row = schedule.get(int(rows["id"][0]))
+    if row.status == "done":
+        log.info("%s: slice %d of plan %s is done already", entity, slice_no, plan_id)
+        return None
+    windows = chunk_windows(row)[row.chunks_done :]
+    batch = open_batch(
+        env,
+        entity,
+        windows,
+        kind="background",
+        dagster_run_id=dagster_run_id,
+        lease_keys=lease_days(row.rowversion_lo, row.rowversion_hi),
+    )
+    schedule.start(row.id, batch.uid)
+    fetched: dict[str, int] = {}
+
+    def record_progress(chunk: Chunk, conn: Connection) -> None:
+        key = chunk.window.key if chunk.window is not None else ""
+        fetched[key] = fetched.get(key, 0) + chunk.metrics.rows_fetched
+        if chunk.final:
+            schedule.progress(row.id, rows=fetched.pop(key), chunks=1, conn=conn)
+
+    batch.on_commit.append(record_progress)
+    try:
+        result = drain(batch, stages(batch))
+    except BaseException as exc:
+        schedule.finish_slice(row.id, status="failed", error_message=f"{type(exc).__name__}: {exc}")
+        raise
+    # chunks that brought no row at all (deleted since planning) are done too
+    missing = len(chunk_windows(row)) - schedule.get(row.id).chunks_done
+    if missing > 0:
+        schedule.progress(row.id, rows=0, chunks=missing)
+    schedule.finish_slice(row.id, status="done")
+    return result
+
+
+def progress(env: SyncEnv, entity: str, plan_id: str | None = None) -> dict[str, float]:
+    """Slices done, rows done and planned, of the entity's plan (for the UI)."""
+    plan_id = plan_id or env.store.schedule.latest_plan_id(entity)
+    if plan_id is None:
+        return {}
+    plan = env.store.schedule.plan(plan_id)
+    return {
+        "slices": float(plan.height),
+        "slices_done": float((plan["status"] == "done").sum()),
+        "rows_planned": float(plan["planned_rows"].sum()),
+        "rows_done": float(plan["rows_done"].sum()),
+    }

@@ -1,0 +1,84 @@
+"""Background sync: a plan of slices from a key-and-rowversion scan; slices in chunks,
+resumable at the last committed chunk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from syncflow_core.background import cut, plan_background, progress, run_slice
+from syncflow_core.pipeline import sync_window
+from tests.support.world import world
+
+
+def test_cut_never_splits_equal_rowversions() -> None:
+    import datetime as dt
+
+    import polars as pl
+
+    t = dt.datetime(2025, 1, 1)
+    values = pl.Series([t, t, t, t + dt.timedelta(seconds=1), t + dt.timedelta(seconds=2)])
+    bounds = cut(values, 2)
+    assert bounds == [t, t + dt.timedelta(seconds=1), t + dt.timedelta(seconds=2, microseconds=1)]
+    assert cut(pl.Series([], dtype=pl.Datetime("us")), 2) == []
+
+
+def test_background_slices_sync_the_whole_table_and_are_idempotent(
+    state_url: str, tmp_path: Path
+) -> None:
+    sizes = {"items": 3000, "work_centers": 5, "orders": 5, "order_lines": 5}
+    with world(state_url, tmp_path, sizes=sizes) as w:
+        plan = plan_background(w.env, "items", rows_per_day=1000, chunk_rows=300)
+        assert plan.rows == 3000
+        assert plan.slices.height == 3
+        assert plan.slices["planned_rows"].to_list() == [1000, 1000, 1000]
+        results = [run_slice(w.env, "items", n) for n in range(plan.slices.height)]
+        assert all(r is not None and r.status == "succeeded" for r in results)
+        assert run_slice(w.env, "items", 0) is None  # done: nothing to do
+        assert run_slice(w.env, "items", 7) is None  # no such slice
+        done = progress(w.env, "items")
+        assert done == {"slices": 3.0, "slices_done": 3.0, "rows_planned": 3000.0,
+                        "rows_done": 3000.0}  # fmt: skip
+        slices = w.env.store.schedule.plan(plan.plan_id)
+        assert slices["chunks_done"].to_list() == [4, 4, 4]
+        w.assert_exact(only=("items",))
+        # the regular sync finds nothing left to write
+        before = w.writes()
+        again = sync_window(w.env, "items", w.windows(), full_rescan=True)
+        assert again.metrics.rows_inserted == again.metrics.rows_updated == 0
+        assert w.writes()["entities"]["items"] == before["entities"]["items"]
+
+
+def test_a_failed_slice_resumes_at_its_first_uncommitted_chunk(
+    state_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The process dies at the third chunk's commit (a crash injected into our own code;
+    tests/e2e kills a real process with SIGKILL)."""
+    from syncflow_core import track as track_stage
+
+    sizes = {"items": 1000, "work_centers": 5, "orders": 5, "order_lines": 5}
+    with world(state_url, tmp_path, sizes=sizes) as w:
+        plan_background(w.env, "items", rows_per_day=1000, chunk_rows=250)
+        real = track_stage.commit_chunk
+        commits = []
+
+        def crash_on_third(batch, chunk):  # type: ignore[no-untyped-def]
+            if len(commits) == 2:
+                raise RuntimeError("killed mid-slice")
+            real(batch, chunk)
+            commits.append(chunk.seq)
+
+        with monkeypatch.context() as patch:
+            patch.setattr(track_stage, "commit_chunk", crash_on_third)
+            with pytest.raises(RuntimeError, match="killed mid-slice"):
+                run_slice(w.env, "items", 0)
+        row = w.env.store.schedule.plan(w.env.store.schedule.latest_plan_id("items"))  # type: ignore[arg-type]
+        assert row["status"].to_list() == ["failed"]
+        assert row["chunks_done"].to_list() == [2]
+        inserted = w.writes()["entities"]["items"]["insert"]["applied"]
+        result = run_slice(w.env, "items", 0)
+        assert result is not None
+        assert result.metrics.rows_fetched == 1000 - int(row["rows_done"][0])  # not repeated
+        assert w.writes()["entities"]["items"]["insert"]["applied"] >= inserted
+        w.assert_exact(only=("items",))
