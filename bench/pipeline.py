@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import resource
 import secrets
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -37,11 +39,24 @@ START = dt.date(2025, 1, 1)
 ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 
 
+def cpu_seconds(pid: int | None = None) -> float:
+    """User + system CPU seconds of a process (this one by default), from /proc."""
+    fields = Path(f"/proc/{pid or 'self'}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores spent busy since boot (every process: PostgreSQL too)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    idle = values[3] + values[4]
+    return (sum(values) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def report(label: str, result: BatchResult, wall: float) -> None:
+def report(label: str, result: BatchResult, wall: float, cpu: dict[str, float]) -> None:
     m = result.metrics
     rate = m.rows_fetched / wall if wall else 0.0
     print(f"\n{label}: {wall:6.2f} s wall, {m.rows_fetched:,} rows fetched, {rate:,.0f} rows/s")
@@ -52,6 +67,8 @@ def report(label: str, result: BatchResult, wall: float) -> None:
     stages = "  ".join(f"{k} {v:.2f}" for k, v in m.stage_seconds.items())
     print(f"  stage seconds: {stages}")
     print(f"  peak memory so far: {peak_mb():,.0f} MB")
+    shown = "  ".join(f"{name} {seconds:.1f}" for name, seconds in cpu.items())
+    print(f"  CPU seconds: {shown}")
 
 
 def main() -> None:
@@ -92,19 +109,38 @@ def main() -> None:
                 ("(b) no-change re-sync", False),
                 ("(c) no-change full re-scan (hash path)", True),
             ):
-                started = time.perf_counter()
-                result = sync_window(env, "items", windows, full_rescan=rescan)
-                report(label, result, time.perf_counter() - started)
+                run = _measured(
+                    erp.pid,
+                    hub.pid,
+                    lambda r=rescan: sync_window(env, "items", windows, full_rescan=r),
+                )
+                report(label, *run)
             _change_one_percent(erp.url, args.rows)
-            started = time.perf_counter()
-            result = sync_window(env, "items", windows)
-            report("(d) re-sync after 1 % changed", result, time.perf_counter() - started)
+            run = _measured(erp.pid, hub.pid, lambda: sync_window(env, "items", windows))
+            report("(d) re-sync after 1 % changed", *run)
     finally:
         erp.stop()
         hub.stop()
         if database:
             with psycopg.connect(ADMIN, autocommit=True) as admin:
                 admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+def _measured(
+    erp_pid: int | None, hub_pid: int | None, work: Callable[[], BatchResult]
+) -> tuple[BatchResult, float, dict[str, float]]:
+    """Run ``work``; its result, wall seconds, and CPU seconds by process."""
+    before = (cpu_seconds(), cpu_seconds(erp_pid), cpu_seconds(hub_pid), machine_busy_seconds())
+    started = time.perf_counter()
+    result = work()
+    wall = time.perf_counter() - started
+    after = (cpu_seconds(), cpu_seconds(erp_pid), cpu_seconds(hub_pid), machine_busy_seconds())
+    names = ("syncflow", "apismith", "schedulehub", "whole machine")
+    cpu = {n: b - a for n, a, b in zip(names, before, after, strict=True)}
+    cpu["other (PostgreSQL …)"] = (
+        cpu["whole machine"] - cpu["syncflow"] - cpu["apismith"] - cpu["schedulehub"]
+    )
+    return result, wall, cpu
 
 
 def _change_one_percent(url: str, rows: int) -> None:
