@@ -4,14 +4,19 @@ Every counter and the success rate are numbers, so the Dagster UI plots them per
 partition; each stage's seconds is ``seconds_<stage>``. In a single-run backfill of a
 range, every partition of the range gets the same (the whole batch's) metadata.
 
+``seconds`` is the batch's wall time from opening to finishing; ``seconds_work`` the time
+spent in its nine stages. On the in-process executor a run opens the batches of
+independent entities together and drains them one after another, so ``rows_per_second``
+is over ``seconds_work``.
+
 >>> from syncflow_core.metrics import BatchMetrics
 >>> from syncflow_core.pipeline import BatchResult
 >>> r = BatchResult("uid", "items", "sync", "succeeded",
 ...                 BatchMetrics(rows_fetched=4, rows_inserted=4,
 ...                              stage_seconds={"fetch": 0.5}), {}, ["2025-01-01"], 2.0)
 >>> m = batch_metadata(r)
->>> m["rows_inserted"], m["seconds_fetch"], m["rows_per_second"]
-(4, 0.5, 2.0)
+>>> m["rows_inserted"], m["seconds_fetch"], m["seconds_work"], m["rows_per_second"]
+(4, 0.5, 0.5, 8.0)
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ def batch_report(result: BatchResult) -> dict[str, Any]:
     """Plain numbers and names of a finished batch (JSON-able: it may cross processes)."""
     counters = {k: v for k, v in result.metrics.as_dict().items() if k != "stage_seconds"}
     stage_seconds = result.metrics.stage_seconds
+    work = sum(stage_seconds.values())
     return {
         "batch_uid": result.batch_uid,
         "entity": result.entity,
@@ -35,7 +41,8 @@ def batch_report(result: BatchResult) -> dict[str, Any]:
         **counters,
         **{f"seconds_{s}": round(stage_seconds.get(s, 0.0), 4) for s in STAGES},
         "seconds": round(result.seconds, 4),
-        "rows_per_second": round(result.rows_per_second, 1),
+        "seconds_work": round(work, 4),
+        "rows_per_second": round(result.metrics.rows_fetched / work, 1) if work > 0 else 0.0,
         "windows": list(result.windows),
         "errors": dict(result.errors),
     }

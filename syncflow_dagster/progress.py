@@ -34,9 +34,13 @@ class EntityProgress:
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
     status: str = "running"
+    #: seconds in the nine stages, once finished (batches of one run interleave)
+    work_seconds: float | None = None
 
     @property
     def seconds(self) -> float:
+        if self.work_seconds is not None:
+            return self.work_seconds
         return (self.finished or time.monotonic()) - self.started
 
 
@@ -68,12 +72,16 @@ class ProgressBoard:
             now = self._entities.get(entity) or EntityProgress()
             self._entities[entity] = replace(now, rows_done=now.rows_done + rows)
 
-    def finish(self, entity: str, status: str) -> None:
-        """The batch of ``entity`` finished."""
+    def finish(self, entity: str, status: str, work_seconds: float | None = None) -> None:
+        """The batch of ``entity`` finished (after ``work_seconds`` in its stages)."""
         with self._lock:
             now = self._entities.get(entity) or EntityProgress()
             self._entities[entity] = replace(
-                now, stage="done", finished=time.monotonic(), status=status
+                now,
+                stage="done",
+                finished=time.monotonic(),
+                status=status,
+                work_seconds=work_seconds,
             )
 
     def snapshot(self) -> dict[str, EntityProgress]:

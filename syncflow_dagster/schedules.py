@@ -1,7 +1,7 @@
 """Schedules: today's partition every 15 minutes, and a daily reconciliation.
 
 Both are off until switched on (in the UI, or ``dagster schedule start``); the runs they
-launch carry one ``syncflow/entity/<entity>`` tag per entity, so ``dagster.yaml`` keeps
+launch carry one ``syncflow-entity/<entity>`` tag per entity, so ``dagster.yaml`` keeps
 two runs of the same entity and partition from running at once.
 """
 

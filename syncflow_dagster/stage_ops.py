@@ -122,16 +122,16 @@ def drain(context: dg.OpExecutionContext, handoff: Handoff) -> BatchResult:
     """Run the rest of the batch with the core's log lines in the run's event log."""
     batch, entity = handoff.batch, handoff.batch.entity
     stream = handoff.then("track", _tracked(entity)).stream
-    status = "failed"
     try:
         with (
             forward_logs(context.log, logging.INFO, batch_uid=batch.uid),
             log_context(batch_uid=batch.uid, entity=entity),
         ):
             result = pipeline.drain(batch, stream)
-        status = result.status
-    finally:
-        progress.board.finish(entity, status)
+    except BaseException:
+        progress.board.finish(entity, "failed")
+        raise
+    progress.board.finish(entity, result.status, sum(result.metrics.stage_seconds.values()))
     seconds = ", ".join(f"{k} {v:.2f}" for k, v in result.metrics.stage_seconds.items())
     context.log.info(
         f"{entity}: {result.metrics.rows_fetched} rows in {result.seconds:.2f} s "

@@ -3,16 +3,17 @@ a time work on the same entity and partition (``applyLimitPerUniqueValue``).
 
 The value is the partition key, ``START...END`` for a range, or the name of whole-entity
 work (``reconcile``, ``redrive``), which the core's leases keep apart from syncs of windows.
+The key is ``syncflow-entity/<entity>``: Dagster allows one ``/`` in a tag key.
 
 >>> entity_tags(["items", "orders"], "2025-01-01")
-{'syncflow/entity/items': '2025-01-01', 'syncflow/entity/orders': '2025-01-01'}
+{'syncflow-entity/items': '2025-01-01', 'syncflow-entity/orders': '2025-01-01'}
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-PREFIX = "syncflow/entity/"
+PREFIX = "syncflow-entity/"
 PARTITION = "dagster/partition"
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"

@@ -35,7 +35,7 @@ class HandoffParquetIOManager(dg.ConfigurableIOManager):
     """Writes handoffs under ``base_dir/<run id>/<step>/<output>/``."""
 
     base_dir: str
-    syncflow: dg.ResourceDependency[SyncFlowResource]
+    syncflow: SyncFlowResource
 
     def _folder(self, run_id: str, step_key: str, name: str) -> Path:
         return Path(self.base_dir) / run_id / step_key / name
@@ -60,6 +60,7 @@ class HandoffParquetIOManager(dg.ConfigurableIOManager):
         folder = self._folder(upstream.run_id, upstream.step_key, upstream.name)
         manifest = json.loads((folder / MANIFEST).read_text())
         if manifest["kind"] == "json":
+            shutil.rmtree(folder, ignore_errors=True)
             return manifest["value"]
         batch = resume_batch(self.syncflow.env, manifest["batch"])
         chunks = _read_chunks(folder, manifest["chunks"], batch)
