@@ -4,7 +4,7 @@ pointing at them, and the definitions built from that environment."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,25 +26,32 @@ class DagsterWorld:
     home: Path
 
     def run(
-        self, job_name: str, *, start: str | None = None, end: str | None = None, **kwargs: object
+        self,
+        job_name: str,
+        *,
+        start: str | None = None,
+        end: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        raise_on_error: bool = True,
     ) -> dg.ExecuteInProcessResult:
-        """Execute a job of the definitions in process (partition, range or none)."""
-        tags: dict[str, str] = {}
+        """Execute a job of the definitions in process (a partition, a range, or none)."""
+        run_tags = dict(tags or {})
         partition_key = None
         if start is not None and (end is None or end == start):
             partition_key = start
         elif start is not None and end is not None:
-            tags = {
-                "dagster/asset_partition_range_start": start,
-                "dagster/asset_partition_range_end": end,
-            }
-        job = self.defs.resolve_job_def(job_name)
-        return job.execute_in_process(
+            run_tags.update(
+                {
+                    "dagster/asset_partition_range_start": start,
+                    "dagster/asset_partition_range_end": end,
+                }
+            )
+        run_tags.pop("dagster/partition", None)  # given as partition_key
+        return self.defs.resolve_job_def(job_name).execute_in_process(
             instance=self.instance,
             partition_key=partition_key,
-            tags=tags,
-            raise_on_error=kwargs.pop("raise_on_error", True),  # type: ignore[arg-type]
-            **kwargs,  # type: ignore[arg-type]
+            tags=run_tags,
+            raise_on_error=raise_on_error,
         )
 
 
