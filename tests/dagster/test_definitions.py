@@ -124,8 +124,9 @@ def test_no_secret_in_resource_config(defs: dg.Definitions) -> None:
     assert "dev-only" not in config
 
 
-def test_dagster_yaml_limits_every_entity_to_one_run_per_partition() -> None:
-    config = yaml.safe_load((ROOT / "dagster.yaml").read_text())
+@pytest.mark.parametrize("path", ["dagster.yaml", "deploy/dagster-postgres.yaml"])
+def test_dagster_yaml_limits_every_entity_to_one_run_per_partition(path: str) -> None:
+    config = yaml.safe_load((ROOT / path).read_text())
     assert config["telemetry"] == {"enabled": False}
     coordinator = config["run_coordinator"]
     assert coordinator["class"] == "QueuedRunCoordinator"
