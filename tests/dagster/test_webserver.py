@@ -19,7 +19,8 @@ return Array.from(document.querySelectorAll('svg foreignObject [class*="AssetNod
 """
 #: the "join the community" dialog of a fresh instance hides the graph: skip it
 SKIP_DIALOG = """
-const skip = Array.from(document.querySelectorAll('button')).find(b => b.innerText.trim() == 'Skip');
+const skip = Array.from(document.querySelectorAll('button'))
+  .find(b => b.innerText.trim() == 'Skip');
 if (skip) { skip.click(); return true; }
 return false;
 """

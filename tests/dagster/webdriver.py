@@ -51,7 +51,7 @@ def process(
 ) -> Iterator[subprocess.Popen[bytes]]:
     """A server process, logging to ``log``, stopped (by its pid) afterwards."""
     with log.open("wb") as out:
-        proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
+        proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
         try:
             yield proc
         finally:
