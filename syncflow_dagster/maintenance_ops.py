@@ -82,8 +82,9 @@ def _run(
     context: dg.OpExecutionContext, work: Callable[[SyncEnv], list[BatchResult]]
 ) -> dg.Output[None]:
     syncflow: SyncFlowResource = context.resources.syncflow
-    with forward_logs(context.log, logging.INFO):
-        results = work(syncflow.env)
+    env = syncflow.env
+    with forward_logs(context.log, logging.INFO, settings=env.settings):
+        results = work(env)
     for result in results:
         m = result.metrics
         context.log.info(

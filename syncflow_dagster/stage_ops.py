@@ -124,7 +124,9 @@ def drain(context: dg.OpExecutionContext, handoff: Handoff) -> BatchResult:
     stream = handoff.then("track", _tracked(entity)).stream
     try:
         with (
-            forward_logs(context.log, logging.INFO, batch_uid=batch.uid),
+            forward_logs(
+                context.log, logging.INFO, batch_uid=batch.uid, settings=batch.env.settings
+            ),
             log_context(batch_uid=batch.uid, entity=entity),
         ):
             result = pipeline.drain(batch, stream)

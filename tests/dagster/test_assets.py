@@ -174,3 +174,19 @@ def test_memory_handoffs_are_forgotten_once_read(dworld: DagsterWorld) -> None:
     )
     assert result.success
     assert io.pending() == 0
+
+
+def test_no_secret_reaches_the_event_log(dworld: DagsterWorld) -> None:
+    dworld.world.erp.set_faults(error_rate=0.2, error_statuses=[503])  # retries get logged
+    result = materialize(dworld, tags=range_tags(*RANGE))
+    assert result.success
+    settings = dworld.world.settings
+    secrets = [
+        settings.apismith_jwt_secret.get_secret_value(),
+        settings.schedulehub_jwt_secret.get_secret_value(),
+    ]
+    records = dworld.instance.all_logs(result.run_id)
+    text = "\n".join(repr(r) for r in records)
+    assert "syncflow_core" in text  # the core's own lines are in the run's log
+    for secret in secrets:
+        assert secret not in text
