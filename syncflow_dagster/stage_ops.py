@@ -41,6 +41,13 @@ MIDDLE_STAGES: tuple[tuple[str, StageFn], ...] = (
 )
 
 
+class FetchConfig(dg.Config):
+    """``full_rescan``: fetch every row of the windows, ignoring their watermarks (the
+    delta stage still skips what ScheduleHub has already)."""
+
+    full_rescan: bool = False
+
+
 def fetch_op(entity: str, parents: Sequence[str]) -> dg.OpDefinition:
     """Opens the batch over the run's partition window; its output is the fetch stream.
 
@@ -54,12 +61,16 @@ def fetch_op(entity: str, parents: Sequence[str]) -> dg.OpDefinition:
         description=f"Stage 1: open a batch of {entity} on the partition window; fetch pages.",
         tags={"syncflow/stage": "fetch"},
     )
-    def fetch(context: dg.OpExecutionContext) -> Handoff:
+    def fetch(context: dg.OpExecutionContext, config: FetchConfig) -> Handoff:
         syncflow: SyncFlowResource = context.resources.syncflow
         windows = windows_for(context.partition_time_window)
         try:
             batch = pipeline.open_batch(
-                syncflow.env, entity, windows, dagster_run_id=context.run_id
+                syncflow.env,
+                entity,
+                windows,
+                dagster_run_id=context.run_id,
+                full_rescan=config.full_rescan,
             )
         except LeaseHeldError as exc:
             raise dg.Failure(description=str(exc), allow_retries=False) from exc
@@ -133,11 +144,14 @@ def drain(context: dg.OpExecutionContext, handoff: Handoff) -> BatchResult:
     except BaseException:
         progress.board.finish(entity, "failed")
         raise
-    progress.board.finish(entity, result.status, sum(result.metrics.stage_seconds.values()))
+    work = sum(result.metrics.stage_seconds.values())
+    progress.board.finish(entity, result.status, work)
+    rows = result.metrics.rows_fetched
     seconds = ", ".join(f"{k} {v:.2f}" for k, v in result.metrics.stage_seconds.items())
     context.log.info(
-        f"{entity}: {result.metrics.rows_fetched} rows in {result.seconds:.2f} s "
-        f"({result.rows_per_second:,.0f} rows/s); seconds per stage: {seconds}"
+        f"{entity}: {rows} rows, {work:.2f} s in the stages "
+        f"({rows / work if work else 0:,.0f} rows/s), batch open {result.seconds:.2f} s; "
+        f"seconds per stage: {seconds}"
     )
     publish_batch(batch.env, result)
     return result

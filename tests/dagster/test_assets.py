@@ -190,3 +190,21 @@ def test_no_secret_reaches_the_event_log(dworld: DagsterWorld) -> None:
     assert "syncflow_core" in text  # the core's own lines are in the run's log
     for secret in secrets:
         assert secret not in text
+
+
+def rescan_config(entity: str) -> dict[str, Any]:
+    fetch = {f"{entity}_fetch": {"config": {"full_rescan": True}}}
+    return {"ops": {entity: {"ops": fetch}}}
+
+
+def test_a_full_rescan_reads_everything_and_writes_nothing(dworld: DagsterWorld) -> None:
+    materialize(dworld, tags=range_tags(*RANGE))
+    before = dworld.world.writes()
+    result = materialize(
+        dworld, selection=["items"], tags=range_tags(*RANGE), run_config=rescan_config("items")
+    )
+    items = metadata_by_asset(result)["items"]["2025-01-01"]
+    assert items["rows_fetched"] == dworld.world.source("items").rows_in
+    assert items["rows_skipped"] > 0
+    assert items["rows_inserted"] == items["rows_updated"] == 0
+    assert dworld.world.writes() == before
