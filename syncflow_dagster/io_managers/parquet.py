@@ -13,6 +13,7 @@ A report (the dict the checks read) is a JSON file.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -69,8 +70,6 @@ class HandoffParquetIOManager(dg.ConfigurableIOManager):
 
 def default_base_dir() -> str:
     """``$DAGSTER_HOME/storage/syncflow_handoff``, or one under the temp dir."""
-    import os
-
     home = os.environ.get("DAGSTER_HOME")
     root = Path(home) / "storage" if home else Path(tempfile.gettempdir())
     return str(root / "syncflow_handoff")

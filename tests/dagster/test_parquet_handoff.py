@@ -7,6 +7,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import polars as pl
 import pytest
 
@@ -16,6 +17,8 @@ from syncflow_core.normalize.stages import Staged
 from syncflow_core.pipeline import Batch
 from syncflow_core.stream import Chunk
 from syncflow_core.windows import Window
+from syncflow_dagster.handoff import Handoff
+from syncflow_dagster.io_managers import HandoffMemoryIOManager
 from syncflow_dagster.io_managers.chunk_files import read_chunk, write_chunk
 from syncflow_dagster.resume import describe, resume_batch
 from syncflow_dagster.stage_ops import MIDDLE_STAGES
@@ -112,3 +115,18 @@ def test_a_lease_that_moved_on_is_not_taken(sqlite_url: str, tmp_path: Path) -> 
             resume_batch(w.env, descriptor)
         held = w.env.store.leases.held("items")
         assert [x.holder for x in held] == ["other@x:1"]
+
+
+def test_a_run_that_stops_early_fails_its_open_batches(sqlite_url: str, tmp_path: Path) -> None:
+    with world(sqlite_url, tmp_path) as w:
+        batch = pipeline.open_batch(w.env, "items", [Window.day(START)])
+        io = HandoffMemoryIOManager()
+        context = dg.build_output_context(step_key="items.items_fetch", name="result", run_id="r1")
+        io.handle_output(context, Handoff(batch, pipeline.fetch(batch)))
+        assert io.pending() == 1
+        io.teardown_after_execution(dg.build_init_resource_context())
+        assert io.pending() == 0
+        row = w.env.store.batches.get(batch.uid)
+        assert row.status == "failed"
+        assert "the run ended first" in str(row.error_message)
+        assert w.env.store.leases.held("items") == []
