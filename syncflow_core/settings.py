@@ -90,6 +90,17 @@ class Settings(BaseSettings):
     partitions_start: dt.date = dt.date(2025, 1, 1)
     lease_seconds: int = Field(default=3600, ge=10)
 
+    # --- asset checks (the Dagster layer reads these) ----------------------------------
+    check_min_success_rate: float = Field(
+        default=0.9, ge=0, le=1, description="a batch's success rate must be at least this"
+    )
+    check_max_dead_letters: int = Field(
+        default=1000, ge=0, description="unresolved failed_records of an entity, at most"
+    )
+    check_max_pending_age_hours: float = Field(
+        default=24.0, gt=0, description="the oldest parked child of an entity, at most"
+    )
+
     # --- observability -------------------------------------------------------------------
     metrics_textfile_dir: Path | None = Field(
         default=None,

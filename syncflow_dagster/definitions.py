@@ -1,0 +1,69 @@
+"""The SyncFlow Dagster definitions: ``dagster dev -m syncflow_dagster``.
+
+Assets (one per catalog entity), their checks, the jobs, schedules and sensor, and the
+resources. How the stage ops run is chosen here by environment, never in the assets:
+
+- ``SYNCFLOW_DAGSTER_EXECUTOR=in_process`` (default): one process; handoffs in memory;
+  each chunk streams through all nine stages before the next is fetched.
+- ``SYNCFLOW_DAGSTER_EXECUTOR=multiprocess``: a process per op; handoffs as Parquet files
+  under ``SYNCFLOW_DAGSTER_HANDOFF_DIR``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dagster as dg
+
+from syncflow_core.catalog import load_catalog
+from syncflow_core.settings import Settings
+from syncflow_dagster.assets import entity_assets
+from syncflow_dagster.io_managers import HandoffMemoryIOManager, HandoffParquetIOManager
+from syncflow_dagster.io_managers.parquet import default_base_dir
+from syncflow_dagster.jobs import SYNC_ALL, reconcile_job, redrive_job, sync_jobs
+from syncflow_dagster.order import parents_first
+from syncflow_dagster.partitions import daily_partitions
+from syncflow_dagster.resources import SyncFlowResource
+from syncflow_dagster.schedules import reconcile_schedule, sync_today_schedule
+from syncflow_dagster.sensors import redrive_sensor
+from syncflow_dagster.settings import DagsterSettings
+from syncflow_dagster.stage_ops import HANDOFF_IO
+
+
+def execution(
+    dagster_settings: DagsterSettings, syncflow: SyncFlowResource
+) -> tuple[dg.ExecutorDefinition, dg.ConfigurableIOManager]:
+    """The executor and the handoff IO manager that go together."""
+    if dagster_settings.executor == "multiprocess":
+        base = str(dagster_settings.handoff_dir or default_base_dir())
+        return dg.multiprocess_executor, HandoffParquetIOManager(base_dir=base, syncflow=syncflow)
+    return dg.in_process_executor, HandoffMemoryIOManager()
+
+
+def build_definitions(
+    settings: Settings | None = None, dagster_settings: DagsterSettings | None = None
+) -> dg.Definitions:
+    """Everything, from the catalog and the settings (default: the environment)."""
+    settings = settings or Settings()
+    catalog = load_catalog()
+    order = parents_first(catalog)
+    syncflow = SyncFlowResource()
+    executor, handoff = execution(dagster_settings or DagsterSettings(), syncflow)
+    jobs: list[Any] = sync_jobs(catalog)
+    reconcile, redrive = reconcile_job(catalog), redrive_job(catalog)
+    return dg.Definitions(
+        assets=entity_assets(catalog, daily_partitions(settings)),
+        jobs=[*jobs, reconcile, redrive],
+        schedules=[
+            sync_today_schedule(jobs[0], order),
+            reconcile_schedule(reconcile, order),
+        ],
+        sensors=[redrive_sensor(redrive, order)],
+        resources={"syncflow": syncflow, HANDOFF_IO: handoff},
+        executor=executor,
+    )
+
+
+defs = build_definitions()
+
+__all__ = ["SYNC_ALL", "build_definitions", "defs"]
