@@ -67,6 +67,12 @@ class Staged:
     def rows_in(self) -> int:
         return self.raw.frame.height
 
+    def remaining(self) -> pl.DataFrame:
+        """The working frame as validate and map left it: the kept rows, the chosen columns
+        (what a hand-over between processes writes)."""
+        work = self.work.filter(self.keep)
+        return work.select(self.columns) if self.columns is not None else work
+
 
 def normalize(spec: EntitySpec, rows: Rows) -> Staged:
     """Stage 2: every field through layers 1-5, with an error code per field."""

@@ -85,11 +85,14 @@ class _Writer:
         if raw._rows is not None:  # rows given as dicts: only re-drives do that, in one op
             raise UnsupportedChunkValueError(f"chunk field {name!r}: raw rows as dicts")
         original = raw._original
+        work = staged.remaining()  # validate and map only narrow the rows and columns
         return {
             "kind": "staged",
             "raw": self.frame(f"{name}.raw", raw.frame),
             "original": None if original is None else self.frame(f"{name}.original", original),
-            "work": self.frame(f"{name}.work", staged.work),
+            "work": self.frame(f"{name}.work", work),
+            "columns": None if staged.columns is None else list(staged.columns),
+            "needs": staged.needs,
         }
 
 
@@ -112,7 +115,14 @@ def _read(folder: Path, encoded: Entry, spec: EntitySpec | None) -> Any:
             None,
             None if original is None else pl.read_parquet(folder / original),
         )
-        return Staged(raw, pl.read_parquet(folder / encoded["work"]), entity_plans(spec))
+        columns = encoded.get("columns")
+        return Staged(
+            raw,
+            pl.read_parquet(folder / encoded["work"]),
+            entity_plans(spec),
+            columns=None if columns is None else tuple(columns),
+            needs=encoded.get("needs") or {},
+        )
     if kind == "window":
         return window_from_json(encoded)
     if kind == "datetime":

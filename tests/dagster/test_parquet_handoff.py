@@ -37,7 +37,9 @@ def same(a: Any, b: Any) -> bool:
             isinstance(b, Staged)
             and same(a.raw.frame, b.raw.frame)
             and same(a.raw._original, b.raw._original)
-            and same(a.work, b.work)
+            and same(a.remaining(), b.remaining())
+            and a.columns == b.columns
+            and a.needs == b.needs
             and [p.name for p in a.plans] == [p.name for p in b.plans]
         )
     return bool(a == b)
