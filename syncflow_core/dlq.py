@@ -104,10 +104,14 @@ def with_keys(env: SyncEnv, records: pl.DataFrame) -> pl.DataFrame:
 
 
 def key_expr(spec: EntitySpec) -> pl.Expr:
-    """The key from ``raw_data`` (source columns), else from ``mapped_data`` (target fields)."""
+    """The key from ``raw_data`` (source columns, whitespace trimmed: ``show`` has the raw
+    text), else from ``mapped_data`` (target fields)."""
 
     def joined(column: str, names: Sequence[str]) -> pl.Expr:
-        values = [pl.col(column).str.json_path_match(f"$.{n}").fill_null("∅") for n in names]
+        values = [
+            pl.col(column).str.json_path_match(f"$.{n}").str.strip_chars().fill_null("∅")
+            for n in names
+        ]
         return pl.when(pl.col(column).is_not_null()).then(pl.concat_str(values, separator=" / "))
 
     return pl.coalesce(joined(RAW, spec.key_source_columns), joined(MAPPED, spec.key_fields))

@@ -114,7 +114,7 @@ class Fix:
                 value = utc_naive(dt.datetime.fromisoformat(text))
                 return value.strftime("%Y-%m-%dT%H:%M:%S.%f")
         except ValueError:
-            raise FixError(f"{field} takes a {kind.value}, not {self.text!r}") from None
+            raise FixError(f"{field} is of type {kind.value}: {self.text!r} is not one") from None
         return self.text
 
 

@@ -56,6 +56,7 @@ RATE_LIMITED = "rate limited"
 UNAVAILABLE = "unavailable"
 MISSING_ENTITIES = "missing entities"
 ERROR = "error"
+REFUSED_TWICE = "token refused even after minting a new one ("
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,8 @@ class CheckResult:
         return "ok" if self.ok else (self.problem or ERROR)
 
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "status": self.status}
+        latency = round(self.latency_ms, 1) if self.latency_ms is not None else None
+        return {**asdict(self), "latency_ms": latency, "status": self.status}
 
 
 class CheckFailedError(Exception):
@@ -268,9 +270,11 @@ def _http(system: str, variable: str, watch: _Stopwatch, call: Callable[[], Any]
     try:
         return watch.time(call)
     except AuthError as exc:
+        # the request loop's wording around the server's reason (a fresh token was tried too)
+        why = exc.reason.removeprefix(REFUSED_TWICE).removesuffix(")") or "no detail"
         raise CheckFailedError(
             AUTHENTICATION_FAILED,
-            f"authentication failed: {system} refused the token (HTTP 401: {exc.reason}); "
+            f"authentication failed: {system} refused the token (HTTP 401: {why}); "
             f"check {variable}",
         ) from exc
     except TransientError as exc:

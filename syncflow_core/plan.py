@@ -274,10 +274,10 @@ def record_keys(spec: EntitySpec, records: pl.DataFrame) -> list[str]:
 
 
 def raw_keys(spec: EntitySpec, raw_data: pl.Series) -> list[str]:
-    """The key as the ERP row had it (raw text), from ``raw_data`` JSON."""
+    """The key as the ERP row had it (raw text, whitespace trimmed), from ``raw_data``."""
     frame = pl.DataFrame({"raw": raw_data})
     parts = [
-        pl.col("raw").str.json_path_match(f"$.{column}").fill_null("∅")
+        pl.col("raw").str.json_path_match(f"$.{column}").str.strip_chars().fill_null("∅")
         for column in spec.key_source_columns
     ]
     return frame.select(pl.concat_str(parts, separator=" / ")).to_series().to_list()

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from syncflow_core.env import SyncEnv
+from syncflow_core.observability.redaction import Redactor
 from syncflow_core.settings import Settings
 from syncflow_core.state import SchemaNotCurrentError
 
@@ -19,15 +20,17 @@ def open_env(settings: Settings | None = None) -> SyncEnv:
     Operations commands never migrate the database on their own (``syncflow plan`` must
     write nothing at all): a store behind the code is a clear error instead.
     """
-    env = SyncEnv.from_settings(settings or Settings(), upgrade=False)
+    settings = settings or Settings()
+    env = SyncEnv.from_settings(settings, upgrade=False)
     try:
         env.store.check()
     except SchemaNotCurrentError as exc:
         env.close()
         raise click.ClickException(str(exc)) from None
-    except Exception as exc:  # cannot connect: say so without a traceback
+    except Exception as exc:  # cannot connect: say so without a traceback (nor a password)
         env.close()
-        raise click.ClickException(f"state database: {type(exc).__name__}: {exc}") from None
+        reason = Redactor.from_settings(settings).text(f"{type(exc).__name__}: {exc}")
+        raise click.ClickException(f"state database: {reason}") from None
     return env
 
 

@@ -71,7 +71,7 @@ def list_command(
     with open_env() as env:
         records, summary = core.list_records(env, selection, limit=limit)
     columns = ["id", "entity", "stage_failed", "error_type", "field", "status", "retry_count",
-               "next_retry_at", "key", "error_message", "created_at"]  # fmt: skip
+               "next_retry_at", "key", "error_message", "created_at", "resolution"]  # fmt: skip
     if as_json:
         echo_json({"counts": summary.to_dicts(), "records": records.select(columns).to_dicts()})
         return
@@ -82,10 +82,13 @@ def list_command(
     if records.height:
         more = f", first {limit}" if records.height == limit < total else ""
         click.echo(f"\nrecords{more}:")
-        shown = records.select("id", "entity", "stage_failed", "error_type", "field", "status",
-                               "retry_count", "key", "error_message")  # fmt: skip
-        click.echo(render(["id", "entity", "stage", "error_type", "field", "status", "tries",
-                           "key", "message"], shown.rows(), max_width=70))  # fmt: skip
+        names = ["id", "entity", "stage_failed", "error_type", "field", "status", "retry_count",
+                 "key", "error_message"]  # fmt: skip
+        headers = ["id", "entity", "stage", "error_type", "field", "status", "tries", "key",
+                   "message"]  # fmt: skip
+        if records["resolution"].null_count() < records.height:
+            names, headers = [*names, "resolution"], [*headers, "resolution"]
+        click.echo(render(headers, records.select(names).rows(), max_width=70))
 
 
 @dlq.command()

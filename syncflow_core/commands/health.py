@@ -50,4 +50,4 @@ def health_table(results: list[CheckResult]) -> str:
         ]
         for r in results
     ]
-    return render(["check", "status", "latency ms", "target", "detail"], rows, max_width=110)
+    return render(["check", "status", "latency ms", "target", "detail"], rows, max_width=200)

@@ -8,7 +8,9 @@ from typing import Any
 
 import click
 
+from syncflow_core.clients.errors import SyncFlowHTTPError
 from syncflow_core.commands.common import echo_json, open_env, today_utc
+from syncflow_core.drift import SchemaDriftError
 from syncflow_core.plan import DEFAULT_SAMPLE, OUTCOMES, SyncPlan, plan_sync
 from syncflow_core.text_table import render
 from syncflow_core.windows import Window
@@ -50,9 +52,12 @@ def plan(
         if entity not in env.catalog:
             known = ", ".join(env.catalog)
             raise click.BadParameter(f"unknown entity {entity!r} (the catalog has {known})")
-        result = plan_sync(
-            env, entity, windows, full_rescan=full_rescan, deletes=deletes, sample=sample
-        )
+        try:
+            result = plan_sync(
+                env, entity, windows, full_rescan=full_rescan, deletes=deletes, sample=sample
+            )
+        except (SchemaDriftError, SyncFlowHTTPError) as exc:  # said in one line, no traceback
+            raise click.ClickException(str(exc)) from None
     if as_json:
         echo_json(result.as_dict())
     else:
@@ -121,7 +126,8 @@ def _counts_table(plan: SyncPlan) -> str:
     }
     rows += [[name, plan.counts[name], notes[name]] for name in OUTCOMES]
     if plan.deletes is not None:
-        rows.append(["deleted", plan.deletes.rows, "keys the ERP no longer has (reconciliation)"])
+        note = "gone from the ERP: a reconciliation deletes them (not a parent with children)"
+        rows.append(["deleted", plan.deletes.rows, note])
     else:
         rows.append(["deleted", None, "not computed: --deletes scans every key of the source"])
     return render(["outcome", "rows", "meaning"], rows)
@@ -149,7 +155,7 @@ def _updated(rows: list[dict[str, Any]]) -> str:
 
 def _failed(rows: list[dict[str, Any]]) -> str:
     return render(
-        ["key (raw)", "stage", "error_type", "field", "message"],
+        ["key (ERP)", "stage", "error_type", "field", "message"],
         [[r["key"], r["stage"], r["error_type"], r["field"], r["message"]] for r in rows],
     )
 
