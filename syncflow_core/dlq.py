@@ -14,7 +14,9 @@ fixes, then re-drives them at once through :func:`syncflow_core.redrive.redrive_
 scheduled; a data error waits for a person again, as before) or ``dead``. With ``later``
 it stops at "due": the next re-drive takes them.
 
-Resolving by hand closes open or dead records with a reason (``failed_records.resolution``).
+A failed delete (a reconciliation's, e.g. ``has_children``) is not retried here: the next
+reconciliation tries it again. Resolving by hand closes open or dead records with a reason
+(``failed_records.resolution``).
 """
 
 from __future__ import annotations
@@ -105,7 +107,7 @@ def with_keys(env: SyncEnv, records: pl.DataFrame) -> pl.DataFrame:
 
 def key_expr(spec: EntitySpec) -> pl.Expr:
     """The key from ``raw_data`` (source columns, whitespace trimmed: ``show`` has the raw
-    text), else from ``mapped_data`` (target fields)."""
+    text), else from ``mapped_data`` (target fields), else the ScheduleHub uid."""
 
     def joined(column: str, names: Sequence[str]) -> pl.Expr:
         values = [
@@ -114,7 +116,11 @@ def key_expr(spec: EntitySpec) -> pl.Expr:
         ]
         return pl.when(pl.col(column).is_not_null()).then(pl.concat_str(values, separator=" / "))
 
-    return pl.coalesce(joined(RAW, spec.key_source_columns), joined(MAPPED, spec.key_fields))
+    return pl.coalesce(
+        joined(RAW, spec.key_source_columns),
+        joined(MAPPED, spec.key_fields),
+        pl.format("uid {}", pl.col("uid")),  # a failed delete: only its uid is known
+    )
 
 
 # --- show ----------------------------------------------------------------------------------
@@ -195,6 +201,7 @@ def retry(
     resolved = records.filter(pl.col("status") == "resolved")["id"].to_list()
     if resolved:
         raise DlqError(f"record(s) {', '.join(map(str, resolved))} are resolved already")
+    _refuse_deletes(records)
     if records.is_empty():
         return []
     fixed = _fixed(env, records, fixes)
@@ -213,6 +220,19 @@ def retry(
                 busy.add(entity)
     keys = _key_hashes(env, records, fixed)
     return _outcomes(env, ids, keys, due_at=naive_utc(now), busy=busy)
+
+
+def _refuse_deletes(records: pl.DataFrame) -> None:
+    """A failed delete is not re-driven as a record: the next reconciliation tries it again
+    (its key is still in the state, and gone from the ERP)."""
+    deletes = records.filter(pl.col("op") == "delete")
+    if deletes.height:
+        ids = ", ".join(map(str, deletes["id"].to_list()))
+        entities = ", ".join(sorted(set(deletes["entity"].to_list())))
+        raise DlqError(
+            f"record(s) {ids} are failed deletes: the next reconciliation of {entities} "
+            "tries them again (or resolve them with a reason)"
+        )
 
 
 def _fixed(env: SyncEnv, records: pl.DataFrame, fixes: Sequence[Fix]) -> list[tuple[int, str, str]]:

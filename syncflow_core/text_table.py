@@ -1,4 +1,4 @@
-"""Plain-text tables for the operations commands (``syncflow health``, ``plan``, ``dlq``).
+r"""Plain-text tables for the operations commands (``syncflow health``, ``plan``, ``dlq``).
 
 >>> print(render(["check", "latency"], [["state database", 2.5], ["APISmith", None]]))
 check           latency
@@ -7,7 +7,11 @@ state database      2.5
 APISmith              -
 
 Numbers are right-aligned, ``None`` shows as ``-``, a cell longer than ``max_width`` is cut
-with ``…``, and line breaks inside a cell show as ``⏎`` so that one row stays one line.
+with ``…``, line breaks inside a cell show as ``⏎`` so that one row stays one line, and
+other invisible characters as ``\uXXXX``:
+
+>>> cell("a\u200bb\tc")
+'a\\u200bb\\u0009c'
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ def cell(value: object, max_width: int = MAX_WIDTH) -> str:
         text = f"{value:,}"
     else:
         text = str(value).replace("\r\n", "⏎").replace("\n", "⏎").replace("\r", "⏎")
+        if not text.isprintable():  # control and invisible characters would skew the columns
+            text = "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in text)
     return text if len(text) <= max_width else text[: max_width - 1] + "…"
 
 

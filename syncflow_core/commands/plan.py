@@ -115,7 +115,7 @@ def plan_text(plan: SyncPlan) -> str:
 
 
 def _counts_table(plan: SyncPlan) -> str:
-    rows: list[list[Any]] = [["fetched", plan.counts["fetched"], "rows in the windows"]]
+    rows: list[list[Any]] = [["fetched", plan.counts["fetched"], "rows the sync fetches"]]
     notes = {
         "inserted": "new keys",
         "updated": "known keys whose data changed",
@@ -126,7 +126,7 @@ def _counts_table(plan: SyncPlan) -> str:
     }
     rows += [[name, plan.counts[name], notes[name]] for name in OUTCOMES]
     if plan.deletes is not None:
-        note = "gone from the ERP: a reconciliation deletes them (not a parent with children)"
+        note = "gone from the ERP: what a reconciliation deletes"
         rows.append(["deleted", plan.deletes.rows, note])
     else:
         rows.append(["deleted", None, "not computed: --deletes scans every key of the source"])

@@ -215,3 +215,27 @@ def test_transient_failures_of_one_type_replayed_at_once(state_url: str, tmp_pat
         assert {o["outcome"] for o in outcome} == {"synced"}
         for key in transient["erp_key_hash"]:
             assert in_hub(w, key, "work_centers") is not None
+
+
+def test_a_failed_delete_is_listed_by_uid_and_left_to_the_reconciliation(
+    state_url: str, tmp_path: Path
+) -> None:
+    from syncflow_core.reconcile import reconcile
+
+    with world(state_url, tmp_path) as w:
+        for entity in w.env.parents_first():
+            sync_window(w.env, entity, w.windows())
+        w.erp.activity("items", delete=4)  # some of them still have order lines
+        refusals = reconcile(w.env, "items").metrics.rows_failed
+        assert refusals > 0
+        every = failed(w, stage_failed="ingest")
+        assert every.height == refusals
+        assert set(every["op"]) == {"delete"}
+        assert set(every["error_type"]) == {"has_children"}
+        listed = run_json(w, "list", "--stage", "ingest")["records"]
+        assert [r["key"] for r in listed] == [f"uid {uid}" for uid in every["uid"]]
+        refused = every.row(0, named=True)
+        answer = run(w, "retry", str(refused["id"]))
+        assert answer.exit_code == 1
+        assert "failed deletes: the next reconciliation of items tries them again" in answer.output
+        assert w.env.store.failed.get(refused["id"]) == refused
