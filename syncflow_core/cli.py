@@ -3,12 +3,19 @@
     syncflow sandbox --apismith-port 8007 --schedulehub-port 5180 --items 10000 --seed 7
     syncflow sandbox --items 1000000 --orders 200000 --order-lines 800000 --days 30
 
+    syncflow health                      # state database, APISmith, ScheduleHub
+    syncflow plan items --partition 2025-12-08
+    syncflow dlq list --entity items
+
 ``sandbox`` runs the APISmith and ScheduleHub emulators, each in a process of its own,
 until interrupted (Ctrl-C or SIGTERM). Entity sizes not given keep the emulator's
 defaults; fault settings come from ``SYNCFLOW_APISMITH_FAULT_<NAME>`` and
 ``SYNCFLOW_SCHEDULEHUB_FAULT_<NAME>``. Secrets come from ``SYNCFLOW_APISMITH_JWT_SECRET``
 and ``SYNCFLOW_SCHEDULEHUB_JWT_SECRET``; unset, a marked development default is used and
 the command says so (it never prints a secret).
+
+``health``, ``plan`` and ``dlq`` are the operations commands (``syncflow_core.commands``;
+docs/operations.md shows their output).
 """
 
 from __future__ import annotations
@@ -19,6 +26,9 @@ from types import FrameType
 
 import click
 
+from syncflow_core.commands.dlq import dlq
+from syncflow_core.commands.health import health
+from syncflow_core.commands.plan import plan
 from syncflow_core.emulators import apismith
 from syncflow_core.emulators.schedulehub import create_app as create_schedulehub
 from syncflow_core.emulators.schedulehub_service import ScheduleHubConfig, ScheduleHubEmulator
@@ -141,6 +151,11 @@ def _on_sigterm_interrupt() -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupt)
+
+
+cli.add_command(health)
+cli.add_command(plan)
+cli.add_command(dlq)
 
 
 def main() -> None:

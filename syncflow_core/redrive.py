@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 import orjson
@@ -79,10 +79,18 @@ def redrive(
 
 
 def redrive_failed(
-    env: SyncEnv, entity: str, *, now: dt.datetime, dagster_run_id: str | None = None
+    env: SyncEnv,
+    entity: str,
+    *,
+    now: dt.datetime,
+    dagster_run_id: str | None = None,
+    ids: Collection[int] | None = None,
 ) -> BatchResult | None:
-    """Send ``entity``'s due failed records again; ``None`` when none is due."""
+    """Send ``entity``'s due failed records again (only those of ``ids`` if given: a retry
+    a person asked for); ``None`` when none is due."""
     queue = env.store.failed.due(now=now, entity=entity)
+    if ids is not None:
+        queue = queue.filter(pl.col("id").is_in(list(ids)))
     if queue.is_empty():
         return None
     batch = open_batch(

@@ -118,6 +118,7 @@ failed_records = sa.Table(
     sa.Column("status", sa.String(16), nullable=False, server_default="open"),
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.Column("resolution", sa.Text, comment="why a person resolved it by hand; null otherwise"),
     _one_of("stage_failed", STAGES, "stage_failed"),
     _one_of("status", FAILED_STATUSES, "status"),
     sa.CheckConstraint("op IS NULL OR op IN ('insert', 'update', 'delete')", name="op"),

@@ -13,6 +13,7 @@ from typing import Any
 import polars as pl
 
 from syncflow_core import prepare
+from syncflow_core.catalog import EntitySpec
 from syncflow_core.clients.retry import RetryPolicy
 from syncflow_core.emulators.apismith import ApiSmithConfig, ApiSmithEmulator
 from syncflow_core.emulators.apismith import create_app as apismith_app
@@ -109,9 +110,11 @@ def world(
     sizes: dict[str, int] | None = None,
     days: int = 3,
     settings: dict[str, Any] | None = None,
+    hub_catalog: dict[str, EntitySpec] | None = None,
     **erp_options: Any,
 ) -> Iterator[World]:
-    """Start both emulators in threads and a SyncEnv on ``state_url``."""
+    """Start both emulators in threads and a SyncEnv on ``state_url``. ``hub_catalog``
+    gives ScheduleHub a catalog of its own (stricter than SyncFlow's: real 422s)."""
     erp_config = ApiSmithConfig(
         sizes=sizes or SMALL,
         days=days,
@@ -120,9 +123,10 @@ def world(
         **erp_options,
     )
     erp_app = apismith_app(erp_config)
-    hub_app = schedulehub_app(
-        ScheduleHubConfig(storage=str(tmp_path / "hub.db"), jwt_secret=SCHEDULEHUB_SECRET)
-    )
+    hub_config = ScheduleHubConfig(storage=str(tmp_path / "hub.db"), jwt_secret=SCHEDULEHUB_SECRET)
+    if hub_catalog is not None:
+        hub_config = hub_config.model_copy(update={"catalog": hub_catalog})
+    hub_app = schedulehub_app(hub_config)
     with run_in_thread(erp_app) as erp_server, run_in_thread(hub_app) as hub_server:
         settings = Settings(
             database_url=state_url,

@@ -6,7 +6,9 @@ Lifecycle: ``open`` (with ``next_retry_at``: due then; null: waits for a person)
 spent, or given up by hand). Retry delays come from the caller (settings
 ``failed_retry_delays_seconds``: 60, 120, 240): the first retry comes 60 s after the failure,
 the second 120 s after the first fails, the third 240 s after that; if the third fails too,
-the record is dead (three retries, as the seed architecture has it).
+the record is dead (three retries, as the seed architecture has it). A person may make an
+open or dead record due again (``make_due``, after ``replace_data`` to fix it), or close it
+as resolved with a reason (``resolve_by_hand``; the reason goes to ``resolution``).
 
 >>> import polars as pl
 >>> from syncflow_core.state import StateStore
@@ -108,15 +110,54 @@ class FailedRecordRepository(Repository):
         self,
         *,
         entity: str | None = None,
-        status: str | None = None,
+        status: str | Sequence[str] | None = None,
         batch_uid: str | None = None,
+        error_type: str | None = None,
+        stage_failed: str | None = None,
+        ids: Ids | None = None,
+        limit: int | None = None,
         conn: Connection | None = None,
     ) -> pl.DataFrame:
-        """Records by entity, status and/or originating batch, in id order."""
-        stmt = sa.select(*T.c).order_by(T.c.id)
-        for column, value in (("entity", entity), ("status", status), ("batch_uid", batch_uid)):
+        """Records by entity, status (one or several), originating batch, error type,
+        stage and/or id, in id order, at most ``limit``."""
+        stmt = sa.select(*T.c).order_by(T.c.id).limit(limit)
+        filters = {
+            "entity": entity,
+            "batch_uid": batch_uid,
+            "error_type": error_type,
+            "stage_failed": stage_failed,
+        }
+        for column, value in filters.items():
             if value is not None:
                 stmt = stmt.where(T.c[column] == value)
+        if status is not None:
+            statuses = [status] if isinstance(status, str) else list(status)
+            stmt = stmt.where(T.c.status.in_(statuses))
+        if ids is not None:
+            stmt = stmt.where(T.c.id.in_([int(i) for i in ids]))  # a person's handful of ids
+        with self._read(conn) as c:
+            return read_frame(c, stmt)
+
+    def get(self, record_id: int, *, conn: Connection | None = None) -> dict[str, Any] | None:
+        """One record (every column), or ``None``."""
+        found = self.find(ids=[record_id], conn=conn)
+        return found.row(0, named=True) if found.height else None
+
+    def summary(
+        self,
+        *,
+        entity: str | None = None,
+        status: str | Sequence[str] | None = None,
+        conn: Connection | None = None,
+    ) -> pl.DataFrame:
+        """How many records per entity, stage, error type, field and status (most first)."""
+        keys = (T.c.entity, T.c.stage_failed, T.c.error_type, T.c.field, T.c.status)
+        stmt = sa.select(*keys, sa.func.count().label("records")).group_by(*keys)
+        if entity is not None:
+            stmt = stmt.where(T.c.entity == entity)
+        if status is not None:
+            stmt = stmt.where(T.c.status.in_([status] if isinstance(status, str) else status))
+        stmt = stmt.order_by(sa.desc("records"), *keys)
         with self._read(conn) as c:
             return read_frame(c, stmt)
 
@@ -235,6 +276,75 @@ class FailedRecordRepository(Repository):
                 **{name: sa.func.coalesce(tmp.c[name], T.c[name]) for name in optional},
             }
             stmt = sa.update(T).where(T.c.id == tmp.c.id, T.c.status == "open").values(values)
+            return int(c.execute(stmt).rowcount)
+
+    def replace_data(
+        self,
+        record_id: int,
+        *,
+        raw_data: str | None = None,
+        mapped_data: str | None = None,
+        now: dt.datetime | None = None,
+        conn: Connection | None = None,
+    ) -> int:
+        """Replace a record's ``raw_data`` and/or ``mapped_data`` (JSON text): a person's fix
+        before a retry. Returns records updated (0: no such id)."""
+        values: dict[str, Any] = {"updated_at": naive_utc(now or utcnow())}
+        if raw_data is not None:
+            values["raw_data"] = raw_data
+        if mapped_data is not None:
+            values["mapped_data"] = mapped_data
+        with self._write(conn) as c:
+            stmt = sa.update(T).where(T.c.id == int(record_id)).values(values)
+            return int(c.execute(stmt).rowcount)
+
+    def make_due(
+        self, ids: Ids, *, now: dt.datetime | None = None, conn: Connection | None = None
+    ) -> int:
+        """Make these open or dead records due at ``now`` (open again): a retry asked for
+        by a person. Resolved records stay resolved. Returns records changed."""
+        now = naive_utc(now or utcnow())
+        with self._write(conn) as c, staged_keys(c, "ids", "id", ids, sa.BigInteger()) as keys:
+            stmt = (
+                sa.update(T)
+                .where(T.c.id.in_(sa.select(keys.c.id)), T.c.status.in_(["open", "dead"]))
+                .values(status="open", next_retry_at=now, updated_at=now)
+            )
+            return int(c.execute(stmt).rowcount)
+
+    def hold(
+        self, ids: Ids, *, now: dt.datetime | None = None, conn: Connection | None = None
+    ) -> int:
+        """Open records among ``ids`` wait for a person: no automatic retry
+        (``next_retry_at`` null). Returns records changed."""
+        now = naive_utc(now or utcnow())
+        with self._write(conn) as c, staged_keys(c, "ids", "id", ids, sa.BigInteger()) as keys:
+            stmt = (
+                sa.update(T)
+                .where(T.c.id.in_(sa.select(keys.c.id)), T.c.status == "open")
+                .values(next_retry_at=None, updated_at=now)
+            )
+            return int(c.execute(stmt).rowcount)
+
+    def resolve_by_hand(
+        self,
+        ids: Ids,
+        reason: str,
+        *,
+        now: dt.datetime | None = None,
+        conn: Connection | None = None,
+    ) -> int:
+        """Close these open or dead records as resolved by a person, with the ``reason``
+        (kept in ``resolution``). Returns records changed."""
+        if not reason.strip():
+            raise ValueError("resolving by hand needs a reason")
+        now = naive_utc(now or utcnow())
+        with self._write(conn) as c, staged_keys(c, "ids", "id", ids, sa.BigInteger()) as keys:
+            stmt = (
+                sa.update(T)
+                .where(T.c.id.in_(sa.select(keys.c.id)), T.c.status.in_(["open", "dead"]))
+                .values(status="resolved", next_retry_at=None, resolution=reason, updated_at=now)
+            )
             return int(c.execute(stmt).rowcount)
 
     def _close(
