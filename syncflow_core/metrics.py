@@ -1,11 +1,11 @@
 """A batch's counters and the accounting invariant that ties them together.
 
-Every row that enters a sync batch leaves it counted in exactly one outcome:
+Every row that enters a batch leaves it counted in exactly one outcome:
 
-    rows_fetched == inserted + updated + skipped + failed + pending + superseded
+    rows_fetched == inserted + updated + deleted + skipped + failed + pending + superseded
 
-A reconciliation batch counts keys instead: ``rows_deleted`` and ``rows_failed`` of the
-deletions it attempted.
+(A sync never deletes; what enters a reconciliation is the deletions it attempts, and a
+re-drive the queue rows it takes.)
 
 >>> m = BatchMetrics(rows_fetched=5, rows_inserted=2, rows_skipped=1, rows_failed=1,
 ...                  rows_superseded=1)
@@ -28,6 +28,7 @@ class AccountingError(AssertionError):
 OUTCOMES = (
     "rows_inserted",
     "rows_updated",
+    "rows_deleted",
     "rows_skipped",
     "rows_failed",
     "rows_pending",
@@ -67,13 +68,13 @@ class BatchMetrics:
 
     @property
     def rows_accounted(self) -> int:
-        """Rows that left the batch in some outcome (deletions are not fetched rows)."""
+        """Rows that left the batch in some outcome."""
         return sum(getattr(self, name) for name in OUTCOMES)
 
     @property
     def success_rate(self) -> float:
         """Share of the rows handled that did not fail (1.0 for an empty batch)."""
-        handled = self.rows_accounted + self.rows_deleted
+        handled = self.rows_accounted
         if handled == 0:
             return 1.0
         return round((handled - self.rows_failed) / handled, 6)

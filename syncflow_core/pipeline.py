@@ -158,7 +158,7 @@ def finish(batch: Batch, *, error: BaseException | None = None) -> BatchResult:
     metrics.stage_seconds = dict(batch.seconds)
     status, message = "succeeded", None
     try:
-        if error is None and batch.kind != "reconcile":  # deletions are not fetched rows
+        if error is None:
             metrics.check_accounting()
     except Exception as exc:
         error = exc

@@ -198,6 +198,7 @@ def _delete(batch: Batch, gone: pl.DataFrame) -> None:
                 retry_delay_seconds=env.settings.failed_retry_delays_seconds[0],
                 conn=conn,
             )
+    batch.metrics.rows_fetched += gone.height  # what enters a reconciliation: its deletions
     batch.metrics.rows_deleted += deleted.height
     batch.metrics.rows_failed += failed.height
     for kind, n in failed.group_by("error").len().iter_rows():

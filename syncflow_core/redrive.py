@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import orjson
 import polars as pl
 
+from syncflow_core import ingest as ingest_stage
+from syncflow_core.delta import OP_DELETE
 from syncflow_core.env import SyncEnv
 from syncflow_core.normalize import prepare
 from syncflow_core.normalize import stages as norm
@@ -97,14 +99,57 @@ def redrive_failed(
         env, entity, [], kind="redrive", lease_keys=["redrive"], dagster_run_id=dagster_run_id
     )
     batch.queue = "failed"
+    is_delete = (pl.col("op") == OP_DELETE).fill_null(False)
     chunk = Chunk(window=None, seq=0, final=True, frame=pl.DataFrame())
     chunk.metrics.rows_fetched = queue.height
+    records = queue.filter(~is_delete)
     try:
-        chunk.frame = _records_from_failed(batch, chunk, queue)
+        _redrive_deletes(batch, queue.filter(is_delete))
+        if records.is_empty():
+            batch.metrics.add(chunk.metrics)
+            return finish(batch)
+        chunk.frame = _records_from_failed(batch, chunk, records)
     except BaseException as exc:
         finish(batch, error=exc)
         raise
     return drain(batch, _resend(batch, [chunk]))
+
+
+def _redrive_deletes(batch: Batch, rows: pl.DataFrame) -> None:
+    """Failed deletes (a parent that still had children, a lost answer) are deleted again
+    by uid, not re-sent as records: they have none."""
+    if rows.is_empty():
+        return
+    env, entity = batch.env, batch.entity
+    ops = rows.select(
+        "erp_key_hash",
+        "uid",
+        pl.col("id").alias(QUEUE_ID),
+        op=pl.lit(OP_DELETE),
+        body=pl.lit(None, pl.String),
+        erp_data_hash=pl.lit(None, pl.String),
+        erp_rowversion=pl.lit(None, pl.Datetime("us")),
+    )
+    outcomes = ingest_stage.ingest(env.schedulehub, entity, ops)
+    deleted = outcomes.filter(pl.col("outcome") == ingest_stage.DELETED)
+    failed = outcomes.filter(pl.col("outcome") != ingest_stage.DELETED)
+    with env.store.transaction() as conn:
+        if deleted.height:
+            env.store.delete_sync_state(entity, deleted["erp_key_hash"], conn=conn)
+            env.store.failed.resolve(deleted[QUEUE_ID], batch_uid=batch.uid, conn=conn)
+        if failed.height:
+            env.store.failed.record_retries(
+                failed.select(
+                    pl.col(QUEUE_ID).alias("id"),
+                    pl.coalesce(pl.col("error"), pl.lit("delete_refused")).alias("error_type"),
+                    pl.col("message").alias("error_message"),
+                ),
+                batch_uid=batch.uid,
+                delays_seconds=env.settings.failed_retry_delays_seconds,
+                conn=conn,
+            )
+    batch.metrics.rows_deleted += deleted.height
+    batch.metrics.rows_failed += failed.height
 
 
 def _records_from_failed(batch: Batch, chunk: Chunk, queue: pl.DataFrame) -> pl.DataFrame:
@@ -128,7 +173,9 @@ def _records_from_failed(batch: Batch, chunk: Chunk, queue: pl.DataFrame) -> pl.
         chunk.metrics.rows_failed += again.height
         chunk.metrics.rows_superseded += prepared.superseded
         kept = pl.concat([prepared.records[norm.ROW], prepared.failed[norm.ROW]])
-        chunk.settled_ids = data_ids.filter(~pl.int_range(data.height, eager=True).is_in(kept))
+        chunk.settled_ids = data_ids.filter(
+            ~pl.int_range(data.height, eager=True).is_in(kept.implode())
+        )
     if sent.height:
         frames.append(
             decode_records(spec, sent["mapped_data"].fill_null("{}")).with_columns(

@@ -214,18 +214,20 @@ def _book_failed_queue(
     ids = pl.concat(settled) if settled else pl.Series(QUEUE_ID, [], pl.Int64)
     if ids.len():
         store.failed.resolve(ids, batch_uid=batch.uid, conn=conn)
-    retries = [
-        failed.select(
-            pl.col(QUEUE_ID).alias("id"),
-            pl.coalesce(pl.col("error"), pl.format("http_{}", pl.col("status"))).alias(
-                "error_type"
-            ),
-            pl.col("message").alias("error_message"),
+    retries = []
+    if failed.height:
+        retries.append(
+            failed.select(
+                pl.col(QUEUE_ID).alias("id"),
+                pl.coalesce(pl.col("error"), pl.format("http_{}", pl.col("status"))).alias(
+                    "error_type"
+                ),
+                pl.col("message").alias("error_message"),
+            )
         )
-    ]
     if chunk.requeue is not None:
         retries.append(chunk.requeue)
-    again = pl.concat(retries, how="diagonal_relaxed")
+    again = pl.concat(retries, how="diagonal_relaxed") if retries else pl.DataFrame()
     if again.height:
         store.failed.record_retries(again, batch_uid=batch.uid, delays_seconds=delays, conn=conn)
     if parked.height:

@@ -57,7 +57,9 @@ def test_all_green(w: World) -> None:
         assert r.latency_ms is not None
         assert r.latency_ms > 0
     checks = by_name(results)
-    assert "schema at revision 0002 (head)" in checks["state database"].detail
+    head = StateStore.head()
+    assert head == "0003"
+    assert f"schema at revision {head} (head)" in checks["state database"].detail
     assert "4 entities offered" in checks["APISmith"].detail
     assert "read items index" in checks["ScheduleHub"].detail
     answer = CliRunner().invoke(cli, ["health"], env=env_vars(w.settings))
@@ -136,7 +138,7 @@ def test_state_database_not_migrated_then_behind(
         store.upgrade("0001")
     state = by_name(run_checks(settings))["state database"]
     assert state.problem == WRONG_SCHEMA
-    assert "schema at revision 0001, this code needs 0002" in state.detail
+    assert f"schema at revision 0001, this code needs {StateStore.head()}" in state.detail
     answer = CliRunner().invoke(cli, ["health"], env=env_vars(settings))
     assert answer.exit_code == 1
     assert "wrong schema" in answer.output

@@ -123,3 +123,23 @@ def test_apismith_faults_mid_scan_fetch_every_row_once(state_url: str, tmp_path:
         w.erp.set_faults(error_rate=0.0, rate_limit_rate=0.0)
         redrive(w.env, now=later())
         w.assert_exact()
+
+
+def test_a_delete_that_failed_is_redriven_as_a_delete(state_url: str, tmp_path: Path) -> None:
+    from syncflow_core.reconcile import reconcile
+
+    with world(state_url, tmp_path, settings={"http_max_attempts": 2}) as w:
+        sync_all(w)
+        w.erp.activity("work_centers", delete=3)
+        w.hub.set_faults(error_rate=1.0, seed=5)  # every delete's answer is a 5xx
+        refused = reconcile(w.env, "work_centers", repair=False).metrics
+        w.hub.set_faults(error_rate=0.0)
+        assert (refused.rows_fetched, refused.rows_deleted, refused.rows_failed) == (3, 0, 3)
+        queued = w.env.store.failed.find(entity="work_centers")
+        assert queued["op"].to_list() == ["delete"] * 3
+        assert set(queued["error_type"]) == {"transient"}
+        results = [r for r in redrive(w.env, now=later()) if r.entity == "work_centers"]
+        assert len(results) == 1
+        assert (results[0].metrics.rows_deleted, results[0].metrics.rows_failed) == (3, 0)
+        assert (w.env.store.failed.find(entity="work_centers")["status"] == "resolved").all()
+        w.assert_exact()
