@@ -47,6 +47,11 @@ class DriftReport:
         return bool(self.removed or self.retyped)
 
     @property
+    def changed(self) -> bool:
+        """Whether anything differs that a batch ignores (new or resized columns)."""
+        return bool(self.added or self.resized)
+
+    @property
     def problem(self) -> str:
         parts = []
         if self.removed:
