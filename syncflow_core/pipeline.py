@@ -220,7 +220,7 @@ def _result(batch: Batch, status: str, message: str | None) -> BatchResult:
         windows=[w.key for w in batch.windows],
         seconds=(utcnow() - batch.started_at).total_seconds(),
         error_message=message,
-        schema_changes=drift.as_metadata() if drift is not None and drift.changed else {},
+        schema_changes=drift.as_metadata() if drift is not None else {},
     )
 
 
