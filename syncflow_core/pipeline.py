@@ -197,13 +197,16 @@ def finish(batch: Batch, *, error: BaseException | None = None) -> BatchResult:
         if batch.lease is not None:
             batch.lease.release()
     result = _result(batch, status, message)
+    counts = {k: v for k, v in metrics.as_dict().items() if k != "stage_seconds"}
+    seconds = {f"seconds_{k}": round(v, 4) for k, v in metrics.stage_seconds.items()}
     log.info(
         "%s %s batch %s %s: %s",
         batch.entity,
         batch.kind,
         batch.uid,
         status,
-        {k: v for k, v in metrics.as_dict().items() if k != "stage_seconds"},
+        counts,
+        extra={"stage": "track", "metrics": {**counts, **seconds}},
     )
     return result
 
@@ -241,7 +244,10 @@ def _fetch_chunks(batch: Batch) -> Iterator[Chunk]:
     batch.drift = schema_drift.check(spec, env.apismith.schema(batch.entity))
     if batch.drift.changed:
         log.warning(
-            "%s: source schema changed (ignored): %s", batch.entity, batch.drift.as_metadata()
+            "%s: source schema changed (ignored): %s",
+            batch.entity,
+            batch.drift.as_metadata(),
+            extra={"stage": "fetch"},
         )
     marks: dict[dt.datetime, dt.datetime] = {}
     days = [w for w in batch.windows if w.is_day]  # watermarks are kept per daily window

@@ -96,7 +96,9 @@ def summarize(results: Sequence[CheckResult]) -> str:
     failed = [r for r in results if not r.ok]
     if not failed:
         return f"all {len(results)} systems ok: " + ", ".join(r.name for r in results)
-    return "; ".join(f"{r.name} {r.status}: {r.detail}" for r in failed)
+    return "; ".join(
+        f"{r.name} {r.status}: {r.detail.removeprefix(f'{r.problem}: ')}" for r in failed
+    )
 
 
 def health_metadata(results: Sequence[CheckResult]) -> dict[str, Any]:

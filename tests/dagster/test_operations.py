@@ -199,6 +199,10 @@ def test_a_new_source_column_is_reported_and_ignored(dworld: DagsterWorld) -> No
     assert len(drift) == 1
     assert "'schema_added_columns': 'COLOR'" in drift[0]
     assert '"level":"WARNING"' in drift[0]
+    assert '"stage":"fetch"' in drift[0]
+    finished = [m for m in messages if "items sync batch" in m]
+    assert len(finished) == 1
+    assert f'"metrics":{{"rows_fetched":{items["rows_fetched"]},' in finished[0]
     dworld.world.assert_exact(only=("items",))
 
 
