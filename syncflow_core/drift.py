@@ -47,6 +47,11 @@ class DriftReport:
         return bool(self.removed or self.retyped)
 
     @property
+    def changed(self) -> bool:
+        """Whether anything differs that a batch ignores (new or resized columns)."""
+        return bool(self.added or self.resized)
+
+    @property
     def problem(self) -> str:
         parts = []
         if self.removed:
@@ -58,11 +63,16 @@ class DriftReport:
         )
 
     def as_metadata(self) -> dict[str, str]:
-        """For logs and asset metadata."""
-        return {
+        """What is ignored, for logs and asset metadata (only the keys with something).
+
+        >>> DriftReport(added=("COLOR",)).as_metadata()
+        {'schema_added_columns': 'COLOR'}
+        """
+        values = {
             "schema_added_columns": ", ".join(self.added),
             "schema_resized_columns": ", ".join(f"{c}: {a} -> {b}" for c, a, b in self.resized),
         }
+        return {key: value for key, value in values.items() if value}
 
 
 def compare(spec: EntitySpec, schema: SourceSchema) -> DriftReport:

@@ -53,6 +53,18 @@ STAGES = (
 )
 
 
+@dataclass(frozen=True)
+class DryRun:
+    """What makes a batch a dry run (``syncflow_core.plan``): it has no ``sync_batches`` row
+    and no lease, ingest and track pass its chunks on untouched, and finishing it records
+    nothing. Its delta compares with ``compared_with``; ``index`` is ScheduleHub's index
+    when it was read in place of a state rebuild."""
+
+    compared_with: str
+    index: pl.DataFrame | None = None
+    sample: int = 5
+
+
 @dataclass
 class Batch:
     """An open batch: what it works on, its lease, and what it has counted so far."""
@@ -81,6 +93,8 @@ class Batch:
     on_commit: list[Callable[[Chunk, Connection], None]] = field(default_factory=list)
     #: a re-drive books outcomes against its queue: "failed" or "pending" (None: a sync)
     queue: str | None = None
+    #: set on a dry run, which writes nothing anywhere (None: a batch that writes)
+    dry_run: DryRun | None = None
 
     @property
     def entity(self) -> str:
@@ -100,6 +114,9 @@ class BatchResult:
     windows: list[str]
     seconds: float
     error_message: str | None = None
+    #: source schema changes that were ignored: ``drift.DriftReport.as_metadata()`` (empty
+    #: when ``/schema`` matched the catalog)
+    schema_changes: dict[str, str] = field(default_factory=dict)
 
     @property
     def rows_per_second(self) -> float:
@@ -153,17 +170,21 @@ def open_batch(
 
 
 def finish(batch: Batch, *, error: BaseException | None = None) -> BatchResult:
-    """Close ``batch``: check the accounting, record it, release the lease."""
+    """Close ``batch``: check the accounting, record it, release the lease.
+
+    A dry run records nothing (it has no batch row and no lease, and counts no writes)."""
     metrics = batch.metrics
     metrics.stage_seconds = dict(batch.seconds)
     status, message = "succeeded", None
     try:
-        if error is None:
+        if error is None and batch.dry_run is None:
             metrics.check_accounting()
     except Exception as exc:
         error = exc
     if error is not None:
         status, message = "failed", f"{type(error).__name__}: {error}"
+    if batch.dry_run is not None:
+        return _result(batch, status, message)
     try:
         batch.env.store.batches.finish(
             batch.uid,
@@ -175,27 +196,35 @@ def finish(batch: Batch, *, error: BaseException | None = None) -> BatchResult:
     finally:
         if batch.lease is not None:
             batch.lease.release()
-    elapsed = (utcnow() - batch.started_at).total_seconds()
-    result = BatchResult(
-        batch_uid=batch.uid,
-        entity=batch.entity,
-        kind=batch.kind,
-        status=status,
-        metrics=metrics,
-        errors=_error_map(batch),
-        windows=[w.key for w in batch.windows],
-        seconds=elapsed,
-        error_message=message,
-    )
+    result = _result(batch, status, message)
+    counts = {k: v for k, v in metrics.as_dict().items() if k != "stage_seconds"}
+    seconds = {f"seconds_{k}": round(v, 4) for k, v in metrics.stage_seconds.items()}
     log.info(
         "%s %s batch %s %s: %s",
         batch.entity,
         batch.kind,
         batch.uid,
         status,
-        {k: v for k, v in metrics.as_dict().items() if k != "stage_seconds"},
+        counts,
+        extra={"stage": "track", "metrics": {**counts, **seconds}},
     )
     return result
+
+
+def _result(batch: Batch, status: str, message: str | None) -> BatchResult:
+    drift = batch.drift
+    return BatchResult(
+        batch_uid=batch.uid,
+        entity=batch.entity,
+        kind=batch.kind,
+        status=status,
+        metrics=batch.metrics,
+        errors=_error_map(batch),
+        windows=[w.key for w in batch.windows],
+        seconds=(utcnow() - batch.started_at).total_seconds(),
+        error_message=message,
+        schema_changes=drift.as_metadata() if drift is not None else {},
+    )
 
 
 def _error_map(batch: Batch) -> dict[str, int]:
@@ -213,9 +242,12 @@ def fetch(batch: Batch) -> ChunkStream[Chunk]:
 def _fetch_chunks(batch: Batch) -> Iterator[Chunk]:
     env, spec = batch.env, batch.spec
     batch.drift = schema_drift.check(spec, env.apismith.schema(batch.entity))
-    if batch.drift.added or batch.drift.resized:
+    if batch.drift.changed:
         log.warning(
-            "%s: source schema changed (ignored): %s", batch.entity, batch.drift.as_metadata()
+            "%s: source schema changed (ignored): %s",
+            batch.entity,
+            batch.drift.as_metadata(),
+            extra={"stage": "fetch"},
         )
     marks: dict[dt.datetime, dt.datetime] = {}
     days = [w for w in batch.windows if w.is_day]  # watermarks are kept per daily window
@@ -324,6 +356,8 @@ def ensure_state(batch: Batch) -> None:
     first run, or a lost state database), so a lost database never creates duplicates."""
     if batch.state_ready:
         return
+    if batch.dry_run is not None:  # a rebuild writes the state: a dry run primes it instead
+        raise RuntimeError(f"dry run of {batch.entity}: the sync state was not primed")
     adopted = track_stage.rebuild_state_if_empty(batch.env, batch.entity, batch.uid)
     batch.first_load = adopted == 0
     batch.state_ready = True
@@ -354,6 +388,8 @@ def parent_lookup(env: SyncEnv) -> ParentLookup:
 
 def ingest(batch: Batch, chunk: Chunk) -> Chunk:
     """Stage 8: the writes through the batch endpoint; one outcome per row."""
+    if batch.dry_run is not None:  # what would be written stays in the frame, unsent
+        return chunk
     if chunk.frame.is_empty():
         chunk.frame = chunk.frame.with_columns(
             pl.lit(None, pl.String).alias(c) for c in ingest_stage.OUTCOME_COLUMNS
@@ -367,7 +403,8 @@ def ingest(batch: Batch, chunk: Chunk) -> Chunk:
 
 def track(batch: Batch, chunk: Chunk) -> Chunk:
     """Stage 9: state, dead letters, parked children, counts and watermark, one transaction."""
-    track_stage.commit_chunk(batch, chunk)
+    if batch.dry_run is None:  # a dry run only counts
+        track_stage.commit_chunk(batch, chunk)
     batch.metrics.add(chunk.metrics)
     return chunk
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,10 +44,10 @@ from syncflow_core import pipeline
 from syncflow_core.catalog import EntitySpec, ValueType
 from syncflow_core.delta import OP_INSERT, OP_UPDATE, plan_deletes
 from syncflow_core.env import SyncEnv
-from syncflow_core.pipeline import Batch
+from syncflow_core.pipeline import Batch, DryRun
 from syncflow_core.reconcile import source_key_hashes
 from syncflow_core.state.clock import utcnow
-from syncflow_core.stream import Chunk
+from syncflow_core.stream import Chunk, ChunkStream
 from syncflow_core.track import STATE_COLUMNS, record_fields
 from syncflow_core.windows import Window, utc_naive
 
@@ -122,6 +122,20 @@ def plan_sync(
     sample: int = DEFAULT_SAMPLE,
 ) -> SyncPlan:
     """What ``sync_window(env, entity, windows, full_rescan=...)`` would do now."""
+    batch = dry_batch(env, entity, windows, full_rescan=full_rescan, sample=sample)
+    return collect(batch, stages(batch), deletes=deletes)
+
+
+def dry_batch(
+    env: SyncEnv,
+    entity: str,
+    windows: Sequence[Window],
+    *,
+    full_rescan: bool = False,
+    sample: int = DEFAULT_SAMPLE,
+) -> Batch:
+    """A batch-like object for a dry run: no ``sync_batches`` row, no lease, its state
+    primed (:func:`prime`). The pipeline's ingest and track pass its chunks on unsent."""
     batch = Batch(
         env=env,
         spec=env.spec(entity),
@@ -132,23 +146,38 @@ def plan_sync(
         started_at=utcnow(),
         full_rescan=full_rescan,
     )
-    index, compared_with = _prime_state(batch)
-    collector = _Collector(batch.spec, sample)
+    prime(batch, sample)
+    return batch
+
+
+def stages(batch: Batch) -> ChunkStream[Chunk]:
+    """The read-only stages of a dry batch, fetch to resolve, lazily."""
     stream = pipeline.fetch(batch)
     for name in ("normalize", "validate", "map", "identity", "delta", "resolve"):
         stream = pipeline.apply_stage(batch, stream, name)
-    for chunk in stream:
+    return stream
+
+
+def collect(batch: Batch, chunks: Iterable[Chunk], *, deletes: bool = False) -> SyncPlan:
+    """Pull ``chunks`` (a dry batch's, after resolve) and say what a sync would do."""
+    if batch.dry_run is None:
+        raise ValueError(f"{batch.entity} batch {batch.uid} is not a dry run")
+    env, sample = batch.env, batch.dry_run.sample
+    collector = _Collector(batch.spec, sample)
+    for chunk in chunks:
         collector.add(chunk)
     samples = collector.samples
     samples["updated"] = _diff_updates(env, batch.spec, collector.updates)
     delete_plan = None
     if deletes:
-        delete_plan, samples["deleted"] = _plan_deletes(env, batch.spec, index, sample)
+        delete_plan, samples["deleted"] = _plan_deletes(
+            env, batch.spec, batch.dry_run.index, sample
+        )
     return SyncPlan(
-        entity=entity,
+        entity=batch.entity,
         windows=[w.key for w in batch.windows],
-        full_rescan=full_rescan,
-        compared_with=compared_with,
+        full_rescan=batch.full_rescan,
+        compared_with=batch.dry_run.compared_with,
         counts={name: int(collector.counts[name]) for name in ("fetched", *OUTCOMES)},
         samples=samples,
         deletes=delete_plan,
@@ -156,25 +185,27 @@ def plan_sync(
     )
 
 
-def _prime_state(batch: Batch) -> tuple[pl.DataFrame | None, str]:
-    """Set the batch up as ``pipeline.ensure_state`` would, reading instead of rebuilding.
-
-    Returns ScheduleHub's index when it had to be read, and what the delta compares with.
-    """
+def prime(batch: Batch, sample: int = DEFAULT_SAMPLE) -> None:
+    """Make ``batch`` a dry run, its state set up as ``pipeline.ensure_state`` would, reading
+    instead of rebuilding: when the entity has no sync state, ScheduleHub's index is read
+    into memory and the delta compares with that."""
     env, entity = batch.env, batch.entity
     batch.state_ready = True  # ensure_state must not run: it would write the state
     keys = env.store.sync_state.count(entity)
     if keys:
-        return None, f"the sync state ({keys:,} keys)"
+        batch.dry_run = DryRun(f"the sync state ({keys:,} keys)", None, sample)
+        return
     index = read_index(env, entity)
     if index.is_empty():
         batch.first_load = True
-        return index, "nothing: no sync state and no ScheduleHub records (a first load)"
-    batch.state_cache = index.select(STATE_COLUMNS)  # what the rebuilt state would hold
-    return index, (
-        f"ScheduleHub's index ({index.height:,} records): there is no sync state, "
-        "a sync would rebuild it from there"
-    )
+        compared_with = "nothing: no sync state and no ScheduleHub records (a first load)"
+    else:
+        batch.state_cache = index.select(STATE_COLUMNS)  # what the rebuilt state would hold
+        compared_with = (
+            f"ScheduleHub's index ({index.height:,} records): there is no sync state, "
+            "a sync would rebuild it from there"
+        )
+    batch.dry_run = DryRun(compared_with, index, sample)
 
 
 def read_index(env: SyncEnv, entity: str) -> pl.DataFrame:

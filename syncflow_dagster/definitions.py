@@ -1,7 +1,8 @@
 """The SyncFlow Dagster definitions: ``dagster dev -m syncflow_dagster``.
 
-Assets (one per catalog entity), their checks, the jobs, schedules and sensor, and the
-resources. How the stage ops run is chosen here by environment, never in the assets:
+Assets (one per catalog entity), their checks (``system_health`` among them), the jobs,
+schedules and sensor, and the resources. How the stage ops run is chosen here by
+environment, never in the assets:
 
 - ``SYNCFLOW_DAGSTER_EXECUTOR=in_process`` (default): one process; handoffs in memory;
   each chunk streams through all nine stages before the next is fetched.
@@ -18,6 +19,7 @@ import dagster as dg
 from syncflow_core.catalog import load_catalog
 from syncflow_core.settings import Settings
 from syncflow_dagster.assets import entity_assets
+from syncflow_dagster.health_checks import health_job, health_schedule, system_health_checks
 from syncflow_dagster.io_managers import HandoffMemoryIOManager, HandoffParquetIOManager
 from syncflow_dagster.io_managers.parquet import default_base_dir
 from syncflow_dagster.jobs import SYNC_ALL, reconcile_job, redrive_job, sync_jobs
@@ -51,12 +53,15 @@ def build_definitions(
     executor, handoff = execution(dagster_settings or DagsterSettings(), syncflow)
     jobs: list[Any] = sync_jobs(catalog)
     reconcile, redrive = reconcile_job(catalog), redrive_job(catalog)
+    health = health_job(list(catalog))
     return dg.Definitions(
         assets=entity_assets(catalog, daily_partitions(settings)),
-        jobs=[*jobs, reconcile, redrive],
+        asset_checks=[system_health_checks(list(catalog))],
+        jobs=[*jobs, reconcile, redrive, health],
         schedules=[
             sync_today_schedule(jobs[0], order),
             reconcile_schedule(reconcile, order),
+            health_schedule(health),
         ],
         sensors=[redrive_sensor(redrive, order)],
         resources={"syncflow": syncflow, HANDOFF_IO: handoff},

@@ -17,6 +17,7 @@ from dagster._core.definitions.unresolved_asset_job_definition import Unresolved
 
 from syncflow_core.catalog import EntitySpec
 from syncflow_dagster.assets import GROUP
+from syncflow_dagster.health_checks import health_check_keys
 from syncflow_dagster.maintenance_ops import chain, reconcile_op, redrive_op
 from syncflow_dagster.order import children_first, parents_first
 from syncflow_dagster.tags import entity_tags
@@ -29,16 +30,18 @@ def sync_job_name(entity: str) -> str:
 
 
 def sync_jobs(catalog: Mapping[str, EntitySpec]) -> list[UnresolvedAssetJobDefinition]:
-    """``sync_all`` (every entity asset) and ``sync_<entity>`` for each."""
+    """``sync_all`` (every entity asset) and ``sync_<entity>`` for each; their runs leave
+    the ``system_health`` checks out (the ``health`` job runs them)."""
+    health = dg.AssetSelection.checks(*health_check_keys(list(catalog)))
     every = dg.define_asset_job(
         SYNC_ALL,
-        selection=dg.AssetSelection.groups(GROUP),
+        selection=dg.AssetSelection.groups(GROUP) - health,
         description="Sync every entity over the partition (or range), parents first.",
     )
     each = [
         dg.define_asset_job(
             sync_job_name(name),
-            selection=dg.AssetSelection.assets(name),
+            selection=dg.AssetSelection.assets(name) - health,
             description=f"Sync {name} over the partition (or range).",
         )
         for name in catalog

@@ -25,7 +25,9 @@ from typing import Any
 
 import dagster as dg
 
+from syncflow_core.commands.plan import plan_text
 from syncflow_core.pipeline import STAGES, BatchResult
+from syncflow_core.plan import SyncPlan
 
 
 def batch_report(result: BatchResult) -> dict[str, Any]:
@@ -56,6 +58,35 @@ def batch_metadata(result: BatchResult) -> dict[str, Any]:
     metadata: dict[str, Any] = dict(report)
     metadata["windows"] = windows_text(windows)
     metadata["errors"] = dg.MetadataValue.json(errors)
+    metadata.update(result.schema_changes)  # ignored drift: new (or resized) source columns
+    return metadata
+
+
+#: a dry run's outcomes as metadata keys
+WOULD = {
+    "inserted": "would_insert",
+    "updated": "would_update",
+    "skipped": "would_skip",
+    "failed": "would_fail",
+    "parked": "would_park",
+    "superseded": "would_supersede",
+}
+
+
+def plan_metadata(plan: SyncPlan) -> dict[str, Any]:
+    """A dry run's plan as observation metadata: counts as numbers, the samples as the
+    text ``syncflow plan`` prints, and the whole plan as JSON."""
+    metadata: dict[str, Any] = {
+        "dry_run": True,
+        "rows_fetched": plan.counts["fetched"],
+        **{WOULD[name]: plan.counts[name] for name in WOULD},
+        "compared_with": plan.compared_with,
+        "windows": windows_text(plan.windows),
+    }
+    if plan.new_source_columns:
+        metadata["schema_added_columns"] = ", ".join(plan.new_source_columns)
+    metadata["plan"] = dg.MetadataValue.md(f"```\n{plan_text(plan)}\n```")
+    metadata["plan_json"] = dg.MetadataValue.json(plan.as_dict())
     return metadata
 
 

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from dataclasses import asdict
 from typing import Any
 
 import sqlalchemy as sa
 
+from syncflow_core import plan
+from syncflow_core.drift import DriftReport
 from syncflow_core.env import SyncEnv
 from syncflow_core.lease import Lease, LeaseHeldError, holder_name
 from syncflow_core.metrics import BatchMetrics
@@ -46,6 +49,8 @@ def describe(batch: Batch) -> Descriptor:
         "seconds": dict(batch.seconds),
         "state_ready": batch.state_ready,
         "queue": batch.queue,
+        "dry_run": None if batch.dry_run is None else {"sample": batch.dry_run.sample},
+        "drift": None if batch.drift is None else asdict(batch.drift),
     }
 
 
@@ -61,7 +66,7 @@ def resume_batch(env: SyncEnv, descriptor: Descriptor) -> Batch:
     errors: Counter[tuple[str, str]] = Counter(
         {(stage, kind): n for stage, kind, n in descriptor["errors"]}
     )
-    return Batch(
+    batch = Batch(
         env=env,
         spec=env.spec(entity),
         uid=uid,
@@ -76,6 +81,21 @@ def resume_batch(env: SyncEnv, descriptor: Descriptor) -> Batch:
         seconds=dict(descriptor["seconds"]),
         state_ready=descriptor["state_ready"],
         queue=descriptor["queue"],
+        drift=_drift(descriptor.get("drift")),
+    )
+    if descriptor.get("dry_run") is not None:  # primed again here: nothing was written since
+        plan.prime(batch, descriptor["dry_run"]["sample"])
+    return batch
+
+
+def _drift(described: dict[str, Any] | None) -> DriftReport | None:
+    if described is None:
+        return None
+    return DriftReport(
+        added=tuple(described["added"]),
+        removed=tuple(described["removed"]),
+        retyped=tuple(tuple(r) for r in described["retyped"]),
+        resized=tuple(tuple(r) for r in described["resized"]),
     )
 
 

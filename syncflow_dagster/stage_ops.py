@@ -14,15 +14,17 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import dagster as dg
+from pydantic import Field
 
-from syncflow_core import pipeline
+from syncflow_core import pipeline, plan
 from syncflow_core.lease import LeaseHeldError
 from syncflow_core.observability import forward_logs, log_context
 from syncflow_core.pipeline import Batch, BatchResult
 from syncflow_core.stream import Chunk
+from syncflow_core.windows import Window
 from syncflow_dagster import progress
 from syncflow_dagster.handoff import Handoff, StageFn
-from syncflow_dagster.metadata import batch_metadata, batch_report, windows_text
+from syncflow_dagster.metadata import batch_metadata, batch_report, plan_metadata, windows_text
 from syncflow_dagster.partitions import windows_for
 from syncflow_dagster.publish import publish_batch
 from syncflow_dagster.resources import SyncFlowResource
@@ -43,9 +45,16 @@ MIDDLE_STAGES: tuple[tuple[str, StageFn], ...] = (
 
 class FetchConfig(dg.Config):
     """``full_rescan``: fetch every row of the windows, ignoring their watermarks (the
-    delta stage still skips what ScheduleHub has already)."""
+    delta stage still skips what ScheduleHub has already).
+
+    ``dry_run``: compute the delta and report what a sync would insert, update, skip, fail
+    or park (an ``AssetObservation`` with counts and ``sample`` rows of each), writing
+    nothing anywhere: no batch row, no lease, no state, no watermark, no ScheduleHub write,
+    and no materialization (so the children of the asset in the same run are skipped)."""
 
     full_rescan: bool = False
+    dry_run: bool = False
+    sample: int = Field(default=plan.DEFAULT_SAMPLE, ge=0)
 
 
 def fetch_op(entity: str, parents: Sequence[str]) -> dg.OpDefinition:
@@ -64,6 +73,8 @@ def fetch_op(entity: str, parents: Sequence[str]) -> dg.OpDefinition:
     def fetch(context: dg.OpExecutionContext, config: FetchConfig) -> Handoff:
         syncflow: SyncFlowResource = context.resources.syncflow
         windows = windows_for(context.partition_time_window)
+        if config.dry_run:
+            return open_dry_run(context, syncflow, entity, windows, config)
         try:
             batch = pipeline.open_batch(
                 syncflow.env,
@@ -81,6 +92,26 @@ def fetch_op(entity: str, parents: Sequence[str]) -> dg.OpDefinition:
         return Handoff(batch, pipeline.fetch(batch))
 
     return fetch
+
+
+def open_dry_run(
+    context: dg.OpExecutionContext,
+    syncflow: SyncFlowResource,
+    entity: str,
+    windows: list[Window],
+    config: FetchConfig,
+) -> Handoff:
+    """A dry batch on ``windows``: the same stages, nothing written (``syncflow_core.plan``)."""
+    batch = plan.dry_batch(
+        syncflow.env, entity, windows, full_rescan=config.full_rescan, sample=config.sample
+    )
+    assert batch.dry_run is not None
+    progress.board.start(entity)
+    context.log.info(
+        f"{entity}: dry run on {windows_text([w.key for w in windows])}, compared with "
+        f"{batch.dry_run.compared_with}; nothing will be written"
+    )
+    return Handoff(batch, pipeline.fetch(batch))
 
 
 def stage_op(entity: str, stage: str, fn: StageFn) -> dg.OpDefinition:
@@ -106,14 +137,18 @@ def track_op(entity: str) -> dg.OpDefinition:
     @dg.op(
         name=f"{entity}_track",
         ins={"handoff": dg.In(Handoff)},
+        # neither comes out of a dry run: no materialization, no checks
         out={
-            "result": dg.Out(dg.Nothing),
-            "report": dg.Out(dict, io_manager_key=HANDOFF_IO),
+            "result": dg.Out(dg.Nothing, is_required=False),
+            "report": dg.Out(dict, io_manager_key=HANDOFF_IO, is_required=False),
         },
         description=f"Stage 9 of {entity}: commit each chunk's state; finish the batch.",
         tags={"syncflow/stage": "track"},
     )
-    def track(context: dg.OpExecutionContext, handoff: Handoff) -> Iterator[dg.Output[Any]]:
+    def track(context: dg.OpExecutionContext, handoff: Handoff) -> Iterator[Any]:
+        if handoff.batch.dry_run is not None:
+            yield from report_dry_run(context, handoff)
+            return
         result = drain(context, handoff)
         metadata = batch_metadata(result)
         if result.status != "succeeded":
@@ -155,6 +190,32 @@ def drain(context: dg.OpExecutionContext, handoff: Handoff) -> BatchResult:
     )
     publish_batch(batch.env, result)
     return result
+
+
+def report_dry_run(
+    context: dg.OpExecutionContext, handoff: Handoff
+) -> Iterator[dg.AssetObservation]:
+    """Pull a dry batch's stream (ingest passed it on unsent) and report the plan as an
+    observation of the asset for each partition of the run: what a sync would do, not a
+    materialization."""
+    batch, entity = handoff.batch, handoff.batch.entity
+    status = "failed"
+    try:
+        with (
+            forward_logs(
+                context.log, logging.INFO, batch_uid=batch.uid, settings=batch.env.settings
+            ),
+            log_context(batch_uid=batch.uid, entity=entity),
+        ):
+            the_plan = plan.collect(batch, handoff.stream)
+        status = "succeeded"
+    finally:
+        progress.board.finish(entity, status, sum(handoff.stream.seconds.values()))
+    counts = ", ".join(f"{n} {name}" for name, n in the_plan.counts.items())
+    context.log.info(f"{entity}: dry run, nothing was written; a sync would do: {counts}")
+    metadata = plan_metadata(the_plan)
+    for key in context.partition_keys:
+        yield dg.AssetObservation(asset_key=entity, partition=key, metadata=metadata)
 
 
 def _tracked(entity: str) -> StageFn:

@@ -4,9 +4,11 @@ pointing at them, and the definitions built from that environment."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pytest
@@ -32,6 +34,7 @@ class DagsterWorld:
         start: str | None = None,
         end: str | None = None,
         tags: Mapping[str, str] | None = None,
+        run_config: Mapping[str, Any] | None = None,
         raise_on_error: bool = True,
     ) -> dg.ExecuteInProcessResult:
         """Execute a job of the definitions in process (a partition, a range, or none)."""
@@ -51,6 +54,7 @@ class DagsterWorld:
             instance=self.instance,
             partition_key=partition_key,
             tags=run_tags,
+            run_config=run_config,
             raise_on_error=raise_on_error,
         )
 
@@ -79,13 +83,13 @@ def sqlite_url(tmp_path: Path) -> str:
     return url
 
 
-@pytest.fixture
-def dworld(
-    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@contextmanager
+def dagster_world(
+    state_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[DagsterWorld]:
-    """Emulators, SQLite state, the environment and the definitions (in-process)."""
-    with world(sqlite_url, tmp_path) as w:
-        for name, value in environment_of(w, sqlite_url).items():
+    """Emulators, the state at ``state_url``, the environment and the definitions."""
+    with world(state_url, tmp_path) as w:
+        for name, value in environment_of(w, state_url).items():
             monkeypatch.setenv(name, value)
         monkeypatch.delenv("SYNCFLOW_DAGSTER_EXECUTOR", raising=False)
         home = tmp_path / "dagster_home"
@@ -94,6 +98,27 @@ def dworld(
         monkeypatch.setenv("DAGSTER_HOME", str(home))
         with dg.DagsterInstance.get() as instance:
             yield DagsterWorld(w, build_definitions(), instance, home)
+
+
+@pytest.fixture
+def dworld(
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[DagsterWorld]:
+    """Emulators, SQLite state, the environment and the definitions (in-process)."""
+    with dagster_world(sqlite_url, tmp_path, monkeypatch) as dw:
+        yield dw
+
+
+@pytest.fixture
+def pg_dworld(
+    pg_database_factory: Callable[[], str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[DagsterWorld]:
+    """The same on a PostgreSQL state database of the test's own."""
+    url = pg_database_factory()
+    with StateStore(url) as store:
+        store.upgrade()
+    with dagster_world(url, tmp_path, monkeypatch) as dw:
+        yield dw
 
 
 def last_day(w: World) -> str:

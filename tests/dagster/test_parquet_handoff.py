@@ -11,7 +11,7 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from syncflow_core import pipeline
+from syncflow_core import pipeline, plan
 from syncflow_core.lease import LeaseHeldError, holder_name
 from syncflow_core.normalize.stages import Staged
 from syncflow_core.pipeline import Batch
@@ -22,6 +22,7 @@ from syncflow_dagster.io_managers import HandoffMemoryIOManager
 from syncflow_dagster.io_managers.chunk_files import read_chunk, write_chunk
 from syncflow_dagster.resume import describe, resume_batch
 from syncflow_dagster.stage_ops import MIDDLE_STAGES
+from tests.support.ops import hub_writes, state_snapshot
 from tests.support.world import START, world
 
 
@@ -132,3 +133,32 @@ def test_a_run_that_stops_early_fails_its_open_batches(sqlite_url: str, tmp_path
         assert row.status == "failed"
         assert "the run ended first" in str(row.error_message)
         assert w.env.store.leases.held("items") == []
+
+
+def test_a_dry_run_stays_one_from_process_to_process(sqlite_url: str, tmp_path: Path) -> None:
+    with world(sqlite_url, tmp_path) as w:
+        w.erp.drift("items", add=[("COLOR", "VARCHAR2(10)")])
+        windows = Window.days(START, START.replace(day=4))
+        expected = plan.plan_sync(w.env, "items", windows)
+        before_state, before_hub = state_snapshot(w.env.store), hub_writes(w.writes())
+        folder = tmp_path / "files"
+        folder.mkdir()
+
+        batch = plan.dry_batch(w.env, "items", windows)
+        chunks = list(pipeline.fetch(batch))  # the fetch op's process
+        for stage, fn in [*MIDDLE_STAGES, ("track", pipeline.track)]:
+            batch = resume_batch(w.env, describe(batch))  # each op in a process of its own
+            assert batch.dry_run is not None, stage
+            assert batch.drift is not None
+            assert batch.drift.added == ("COLOR",)
+            chunks = [
+                fn(batch, read_chunk(folder, write_chunk(folder, i, c), batch.spec))
+                for i, c in enumerate(chunks)
+            ]
+        done = plan.collect(batch, chunks)
+        assert done.counts == expected.counts
+        assert done.counts["inserted"] > 1000
+        assert done.new_source_columns == ("COLOR",)
+        assert pipeline.finish(batch).schema_changes == {"schema_added_columns": "COLOR"}
+        assert state_snapshot(w.env.store) == before_state
+        assert hub_writes(w.writes()) == before_hub

@@ -7,7 +7,12 @@ import importlib
 
 import pytest
 
-MODULES = ["syncflow_core.text_table", "syncflow_core.dlq_fixes", "syncflow_core.plan"]
+MODULES = [
+    "syncflow_core.text_table",
+    "syncflow_core.dlq_fixes",
+    "syncflow_core.plan",
+    "syncflow_core.drift",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)
