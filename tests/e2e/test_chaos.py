@@ -1,0 +1,160 @@
+"""The chaos suite: real ``dagster job execute`` runs against both emulators (each in a
+process of its own) with the state on PostgreSQL, under faults at either end, a killed
+run, two runs at once, edits behind SyncFlow's back and bad credentials. Every case ends
+with ScheduleHub equal to the prepared source record by record, no duplicate key, and the
+accounting of every batch adding up (:meth:`CliWorld.assert_exact`).
+
+Sizes and latencies are small (hundreds to a few thousand rows, tens of milliseconds, a
+Retry-After of one second) so that the suite stays within minutes on two cores.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from syncflow_core.redrive import due
+from tests.e2e.harness import CliWorld, cli_world
+
+pytestmark = pytest.mark.postgres
+
+#: no ERP rows that fail or wait for a parent the source lacks: every failed record and
+#: every parked child is a fault's, and the re-drives clear them all
+CLEAN_ERP = {"failing_share": 0.0, "late_parent_share": 0.0, "future_parent_share": 0.0}
+
+
+@pytest.fixture
+def pg_url(pg_database_factory: Callable[[], str]) -> str:
+    """A fresh PostgreSQL database of this test (created empty; the first run migrates)."""
+    return pg_database_factory()
+
+
+def hub_records(w: CliWorld) -> int:
+    """Records ScheduleHub holds, all entities."""
+    entities = w.systems.stats("schedulehub")["entities"]
+    return sum(int(e["records"]) for e in entities.values())
+
+
+def wait_for(predicate: Callable[[], bool], *, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def test_faults_at_both_ends_then_redrives_converge(tmp_path: Path, pg_url: str) -> None:
+    extra = {
+        "SYNCFLOW_PAGE_SIZE": "20",  # many pages: APISmith faults fall mid-scan
+        "SYNCFLOW_BATCH_SIZE": "50",  # many writes: every kind of ScheduleHub fault meets some
+        "SYNCFLOW_HTTP_MAX_ATTEMPTS": "3",  # a few writes may run out of attempts: re-drives
+        "SYNCFLOW_BACKOFF_BASE_SECONDS": "0.01",
+        "SYNCFLOW_BACKOFF_MAX_SECONDS": "0.05",
+        "SYNCFLOW_FAILED_RETRY_DELAYS_SECONDS": "[0, 0, 0, 0, 0, 0]",  # due at once
+        "SYNCFLOW_PENDING_CHECK_SECONDS": "0",
+    }
+    with cli_world(tmp_path, items=600, database_url=pg_url, extra=extra, apismith=CLEAN_ERP) as w:
+        w.systems.set_faults(
+            "schedulehub",
+            error_rate=0.05,
+            lost_answer_rate=0.05,
+            rate_limit_rate=0.05,
+            retry_after_seconds=1,
+            latency_ms=5,
+        )
+        w.systems.set_faults(
+            "apismith", error_rate=0.05, rate_limit_rate=0.05, retry_after_seconds=1
+        )
+        runs = []
+        # A run whose scan ran out of attempts fails as a whole; the next run resumes.
+        for _ in range(4):
+            runs.append(("sync_all", w.execute("sync_all", check=False).returncode))
+            if runs[-1][1] == 0:
+                break
+        else:
+            raise AssertionError(f"sync_all failed four times in a row: {runs}")
+        for _ in range(6):  # what the re-drive sensor would launch, while anything is due
+            with w.env() as env:
+                waiting = due(env)
+            if not waiting.any:
+                break
+            runs.append((f"redrive {waiting}", w.execute("redrive", None, check=False).returncode))
+        else:
+            raise AssertionError(f"records still due after six re-drives: {runs}")
+        print(runs)
+        hub, erp = w.systems.stats("schedulehub"), w.systems.stats("apismith")
+        hub_faults = [hub["events"].get(k, 0) for k in ("injected_errors", "rate_limited")]
+        assert hub["events"]["lost_answers"] > 0, hub["events"]
+        assert sum(hub_faults) > 0, hub["events"]
+        assert sum(erp["faults"].values()) > 0, erp["faults"]
+        counts = w.assert_exact()
+        assert counts["items"] > 500
+
+
+def test_a_run_killed_mid_ingest_then_rerun(tmp_path: Path, pg_url: str) -> None:
+    extra = {"SYNCFLOW_BATCH_SIZE": "50", "SYNCFLOW_MAX_IN_FLIGHT": "1"}
+    with cli_world(tmp_path, items=1000, database_url=pg_url, extra=extra) as w:
+        w.systems.set_faults("schedulehub", latency_ms=100)  # ingest takes a few seconds
+        run = w.start("job", "execute", "-m", "syncflow_dagster", "-j", "sync_items",
+                      "--tags", '{"dagster/partition": "2025-01-01"}', name="killed")  # fmt: skip
+        wait_for(lambda: hub_records(w) >= 200, timeout=300, what="some records written")
+        run.kill()
+        written = hub_records(w)
+        assert 0 < written < 950, written  # killed in the middle
+        w.systems.set_faults("schedulehub", latency_ms=0)
+        w.execute("sync_items")
+        with w.env() as env:
+            batches = env.store.batches.recent("items")
+        assert batches["status"].to_list() == ["succeeded", "running"]  # the killed one
+        assert w.assert_exact(only=("items",))["items"] > 950
+
+
+def test_two_runs_of_one_partition_at_once_only_one_writes(tmp_path: Path, pg_url: str) -> None:
+    extra = {"SYNCFLOW_BATCH_SIZE": "50", "SYNCFLOW_MAX_IN_FLIGHT": "1"}
+    with cli_world(tmp_path, items=800, database_url=pg_url, extra=extra) as w:
+        with w.env():
+            pass  # migrated before the race: the two runs meet at the lease, not at DDL
+        w.systems.set_faults("schedulehub", latency_ms=100)  # the winner still runs when ...
+        args = ("job", "execute", "-m", "syncflow_dagster", "-j", "sync_items",
+                "--tags", '{"dagster/partition": "2025-01-01"}')  # fmt: skip
+        runs = [w.start(*args, name=f"twin{i}") for i in (1, 2)]  # ... the loser starts
+        codes = sorted(r.wait() for r in runs)
+        assert codes[0] == 0, codes
+        assert codes[1] != 0, codes
+        loser = next(r for r in runs if r.process.returncode != 0)
+        assert "is being synced by another run" in loser.output
+        hub = w.systems.stats("schedulehub")["entities"]["items"]
+        assert hub["insert"]["applied"] == hub["records"]  # nothing written twice
+        with w.env() as env:
+            batches = env.store.batches.recent("items")
+        assert sorted(batches["status"].to_list()) == ["failed", "succeeded"]
+        assert batches.filter(status="failed")["rows_fetched"].item() == 0
+        assert w.assert_exact(only=("items",))["items"] > 750
+
+
+def test_reconcile_repairs_what_changed_in_schedulehub(tmp_path: Path, pg_url: str) -> None:
+    with cli_world(tmp_path, items=400, database_url=pg_url) as w:
+        w.execute("sync_all")
+        with w.env() as env:
+            items = env.store.load_sync_state("items").sort("erp_key_hash")
+            lines = env.store.load_sync_state("order_lines").sort("erp_key_hash")
+        deleted, changed = lines["uid"][0], items["uid"][0]
+        before = w.systems.control("schedulehub", "GET", f"/_emulator/records/items/{changed}")
+        # behind SyncFlow's back, through ScheduleHub's own API (a JWT of its secret)
+        w.systems.control("schedulehub", "DELETE", f"/api/v1/order_lines/{deleted}")
+        w.systems.control(
+            "schedulehub",
+            "PATCH",
+            f"/api/v1/items/{changed}",
+            {"description": "edited by a planner", "erp_data_hash": "f" * 64},
+        )
+        with pytest.raises(AssertionError):
+            w.assert_schedulehub_equals_source()  # the check sees both
+        w.execute("reconcile", None)
+        after = w.systems.control("schedulehub", "GET", f"/_emulator/records/items/{changed}")
+        assert after["description"] == before["description"]
+        assert after["erp_data_hash"] == before["erp_data_hash"]
+        w.assert_exact()
