@@ -10,6 +10,8 @@ Retry-After of one second) so that the suite stays within minutes on two cores.
 
 from __future__ import annotations
 
+import re
+import secrets
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -158,3 +160,57 @@ def test_reconcile_repairs_what_changed_in_schedulehub(tmp_path: Path, pg_url: s
         assert after["description"] == before["description"]
         assert after["erp_data_hash"] == before["erp_data_hash"]
         w.assert_exact()
+
+
+JWT = re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]+")
+
+
+def leaked(w: CliWorld, texts: list[str], secrets_: list[str]) -> list[str]:
+    """Where a secret or a token shows: the runs' output, the JSON log file, and every
+    file under DAGSTER_HOME (the event log of every run, in its SQLite storage)."""
+    places = {f"output {i}": text.encode() for i, text in enumerate(texts)}
+    log_file = Path(w.environment["SYNCFLOW_LOG_FILE"])
+    places["log file"] = log_file.read_bytes()
+    home = Path(w.environment["DAGSTER_HOME"])
+    places |= {str(p): p.read_bytes() for p in home.rglob("*") if p.is_file()}
+    found = [
+        f"{name}: {s[:4]}…" for name, data in places.items() for s in secrets_ if s.encode() in data
+    ]
+    found += [
+        f"{name}: a JWT" for name, data in places.items() if JWT.search(data.decode("latin-1"))
+    ]
+    return found
+
+
+def test_wrong_credentials_fail_clearly_without_retries_or_leaks(
+    tmp_path: Path, pg_url: str
+) -> None:
+    extra = {"SYNCFLOW_LOG_FILE": str(tmp_path / "syncflow.jsonl")}
+    with cli_world(tmp_path, items=300, database_url=pg_url, extra=extra) as w:
+        real = [w.systems.apismith_secret, w.systems.schedulehub_secret]
+        for system, name in (("apismith", "APISmith"), ("schedulehub", "ScheduleHub")):
+            wrong = secrets.token_urlsafe(32)
+            before = refusals(w, system)
+            done = w.execute(
+                "sync_items", check=False, env={f"SYNCFLOW_{system.upper()}_JWT_SECRET": wrong}
+            )
+            output = done.stdout + done.stderr
+            assert done.returncode != 0
+            said = re.search(rf"{name}: \w+ /api/v1/\S+ -> 401", output)
+            assert said is not None, output[-3000:]
+            refused = refusals(w, system) - before
+            assert 1 <= refused <= 2, refused  # the first answer, one retry with a fresh token
+            assert hub_records(w) == 0
+            assert leaked(w, [output], [wrong, *real]) == []
+            home = Path(w.environment["DAGSTER_HOME"])
+            assert any(said[0].encode() in p.read_bytes() for p in home.rglob("*.db"))
+        w.execute("sync_items")  # with the right secrets
+        w.assert_exact(only=("items",))
+
+
+def refusals(w: CliWorld, system: str) -> int:
+    """401s the emulator of ``system`` answered so far."""
+    stats = w.systems.stats(system)
+    if system == "apismith":
+        return int(stats["by_status"].get("401", 0))
+    return int(stats["events"].get("unauthorized", 0))
