@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from syncflow_core.redrive import due
-from tests.e2e.harness import CliWorld, cli_world
+from tests.e2e.harness import DAY, EXECUTE, CliWorld, cli_world, partition_tags
+from tests.e2e.private_pg import private_postgres
 
 pytestmark = pytest.mark.postgres
 
@@ -86,7 +87,6 @@ def test_faults_at_both_ends_then_redrives_converge(tmp_path: Path, pg_url: str)
             runs.append((f"redrive {waiting}", w.execute("redrive", None, check=False).returncode))
         else:
             raise AssertionError(f"records still due after six re-drives: {runs}")
-        print(runs)
         hub, erp = w.systems.stats("schedulehub"), w.systems.stats("apismith")
         hub_faults = [hub["events"].get(k, 0) for k in ("injected_errors", "rate_limited")]
         assert hub["events"]["lost_answers"] > 0, hub["events"]
@@ -214,3 +214,22 @@ def refusals(w: CliWorld, system: str) -> int:
     if system == "apismith":
         return int(stats["by_status"].get("401", 0))
     return int(stats["events"].get("unauthorized", 0))
+
+
+def test_state_store_restarted_during_a_run(tmp_path: Path) -> None:
+    extra = {"SYNCFLOW_BATCH_SIZE": "50", "SYNCFLOW_MAX_IN_FLIGHT": "1"}
+    with (
+        private_postgres() as pg,
+        cli_world(tmp_path, items=1000, database_url=pg.url, extra=extra) as w,
+    ):
+        w.systems.set_faults("schedulehub", latency_ms=100)
+        run = w.start(*EXECUTE, "sync_items", "--tags", partition_tags(DAY), name="restarted")
+        wait_for(lambda: hub_records(w) >= 200, timeout=300, what="some records written")
+        assert run.process.poll() is None  # still running
+        pg.restart()
+        code = run.wait()
+        if code != 0:  # a clean failure: says what went wrong, in one line
+            assert "PostgreSQL" in run.output or "psycopg.OperationalError" in run.output
+        w.systems.set_faults("schedulehub", latency_ms=0)
+        w.execute("sync_items")
+        assert w.assert_exact(only=("items",))["items"] > 950
