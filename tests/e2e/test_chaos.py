@@ -10,6 +10,8 @@ Retry-After of one second) so that the suite stays within minutes on two cores.
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import re
 import secrets
 import time
@@ -18,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from syncflow_core.catalog import load_catalog
 from syncflow_core.redrive import due
 from tests.e2e.harness import DAY, EXECUTE, CliWorld, cli_world, partition_tags
 from tests.e2e.private_pg import private_postgres
@@ -26,6 +29,7 @@ pytestmark = pytest.mark.postgres
 
 #: no ERP rows that fail or wait for a parent the source lacks: every failed record and
 #: every parked child is a fault's, and the re-drives clear them all
+ENTITIES = "items,work_centers,orders,order_lines"
 CLEAN_ERP = {"failing_share": 0.0, "late_parent_share": 0.0, "future_parent_share": 0.0}
 
 
@@ -233,3 +237,107 @@ def test_state_store_restarted_during_a_run(tmp_path: Path) -> None:
         w.systems.set_faults("schedulehub", latency_ms=0)
         w.execute("sync_items")
         assert w.assert_exact(only=("items",))["items"] > 950
+
+
+def text(value: str) -> str:
+    """The JSON text of a string (what the raw-rows control serves verbatim)."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+#: (column of items, JSON text served, error_type the row must fail with)
+BAD_ITEM_VALUES = [
+    *(("LIST_PRICE", text(v), "invalid_number")
+      for v in ("1,2.3", "--1", "NaN", "nan", "inf", "-Infinity", "1e999", "1,00", "12..5",
+                "1 2", "$", "0x1F", "1e", "١٢٣")),
+    ("LIST_PRICE", "1e999", "invalid_number"),  # a JSON number too big for any float
+    *(("LEAD_TIME", t, "invalid_integer") for t in (text("1.5"), "1.5", text("2e-1"))),
+    ("LEAD_TIME", text("99999999999999999999999"), "invalid_integer"),  # past int64
+    ("LEAD_TIME", text("abc"), "invalid_number"),
+    *(("CREATION_DATE", text(v), "invalid_datetime")
+      for v in ("2025-13-01", "31/02/2025", "2025-02-30", "garbage", "13/45/2025",
+                "2025-12-08T25:00:00", "08-FOO-25")),
+    *(("DESCRIPTION", t, "missing_required") for t in ("null", text("   "), text("\x00\r\n"))),
+    ("PART_NO", "null", "missing_required"),  # the key itself
+]  # fmt: skip
+#: 1 MB strings: SyncFlow passes them (no length rule in normalization), ScheduleHub
+#: refuses them (422 validation, naming the field): dead-lettered for a person
+HUGE_ITEM_VALUES = [
+    ("DESCRIPTION", text("x" * 1_000_000), "validation"),
+    ("NOTE_TEXT", text("y" * 1_000_000), "validation"),
+]
+#: (column of items, JSON text served): odd but valid; these rows must sync
+ODD_ITEM_VALUES = [
+    ("DESCRIPTION", '"a\\ud800b"'),  # a lone surrogate: U+FFFD
+    ("DESCRIPTION", '"\\ud83d\\ude00 smile"'),  # an escaped pair: the emoji
+    ("DESCRIPTION", text("a\x00b\x07c")),  # control characters: removed
+    ("DESCRIPTION", text("\u202eabc\u200f \u200b")),  # RTL override, RTL mark, zero width
+    ("LIST_PRICE", text("")),
+    ("LIST_PRICE", text("   ")),
+    ("LIST_PRICE", text("(1,234.50)")),
+    ("LEAD_TIME", "7"),
+]
+
+
+def test_hidden_corner_inputs_fail_row_by_row(tmp_path: Path, pg_url: str) -> None:
+    with cli_world(tmp_path, items=300, database_url=pg_url, apismith=CLEAN_ERP) as w:
+        cases = [*BAD_ITEM_VALUES, *HUGE_ITEM_VALUES, *((c, t, None) for c, t in ODD_ITEM_VALUES)]
+        keys = [f"CHAOS-{i:03d}" for i in range(len(cases))]
+        rows = [
+            {"PART_NO": text(key), column: value} if column != "PART_NO" else {column: value}
+            for key, (column, value, _) in zip(keys, cases, strict=True)
+        ]
+        w.systems.control("apismith", "POST", "/_emulator/rows", {"entity": "items", "rows": rows})
+        maybe = {"CONTRACT": text("CH1"), "WORK_CENTER_NO": text("W1"), "ACTIVE": text("maybe")}
+        w.systems.control("apismith", "POST", "/_emulator/rows",
+                          {"entity": "work_centers", "rows": [maybe]})  # fmt: skip
+        added = {"name": "COLOR", "type": "VARCHAR2(10)"}
+        w.systems.control(
+            "apismith", "POST", "/_emulator/drift", {"entity": "items", "add": [added]}
+        )
+        w.systems.control("apismith", "POST", "/_emulator/drift",
+                          {"entity": "orders", "drop": ["PRIORITY"]})  # fmt: skip
+        days = ("--partition-range", f"{DAY}...{DAY + dt.timedelta(days=1)}")
+        every = ("asset", "materialize", "-m", "syncflow_dagster", "--select", ENTITIES, *days)
+        lost = w.dagster(*every, check=False)
+        assert lost.returncode != 0  # orders failed
+        assert (
+            "orders: APISmith's schema drifted from the catalog: column(s) removed: PRIORITY"
+            in (lost.stdout + lost.stderr)
+        )
+        assert "COLOR" in lost.stdout + lost.stderr  # the new column is reported
+        w.systems.control("apismith", "POST", "/_emulator/drift",
+                          {"entity": "orders", "add": [{"name": "PRIORITY"}]})  # fmt: skip
+        w.dagster(
+            "asset",
+            "materialize",
+            "-m",
+            "syncflow_dagster",
+            "--select",
+            "orders,order_lines",
+            *days,
+        )
+        with w.env() as env:
+            failed = env.store.failed.find(status="open", entity="items")
+            (wc_failure,) = env.store.failed.find(entity="work_centers").iter_rows(named=True)
+        assert (wc_failure["error_type"], wc_failure["field"]) == ("invalid_boolean", "is_active")
+        assert '"maybe"' in wc_failure["error_message"]
+        by_key = {}
+        for row in failed.iter_rows(named=True):
+            data = json.loads(row["raw_data"] or row["mapped_data"])
+            by_key[data.get("PART_NO") or data.get("item_number")] = row
+        assert len(by_key) == len(BAD_ITEM_VALUES) + len(HUGE_ITEM_VALUES)  # the others synced
+        targets = {f.source: f.target for f in load_catalog()["items"].fields}
+        for key, (column, value, error) in zip(keys, cases, strict=True):
+            if error is None:
+                continue
+            row = by_key[None if column == "PART_NO" else key]
+            assert row["error_type"] == error, (column, value, row)
+            if error == "validation":  # ScheduleHub's 422 names the field
+                assert f"$.{targets[column]}" in row["error_message"], row["error_message"]
+            else:  # normalization's names the field, the column and the value
+                assert row["field"] == targets[column], (column, value, row)
+                shown = value.strip('"') if value != "null" else "null"
+                assert f"{column} -> {targets[column]}" in row["error_message"]
+                assert shown in row["error_message"], (value, row["error_message"])
+        counts = w.assert_exact()
+        assert counts["items"] == 300 + len(ODD_ITEM_VALUES)
