@@ -186,10 +186,12 @@ class ApiSmithEmulator:
         return response
 
     async def _answer(self, request: Request) -> Response:
-        refused = self._gate.refusal(request.bearer_token())
+        control = request.path.startswith("/_emulator/")
+        ahead = 0.0 if control else self.faults.clock_ahead_seconds  # faults: contract only
+        refused = self._gate.refusal(request.bearer_token(), clock_ahead=ahead)
         if refused is not None:
             return unauthorized(refused)
-        if request.path.startswith("/_emulator/"):
+        if control:
             return self._control(request)
         if not request.path.startswith(RUNTIME):
             return error_response(404, "not found")

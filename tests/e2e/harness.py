@@ -120,6 +120,7 @@ class CliWorld:
     def faults_off(self) -> None:
         """No more injected faults at either end."""
         quiet = {"error_rate": 0.0, "rate_limit_rate": 0.0, "latency_ms": 0.0}
+        quiet |= {"clock_ahead_seconds": 0.0}
         self.systems.set_faults("apismith", **quiet, scan_update_share=0.0)
         self.systems.set_faults("schedulehub", **quiet, lost_answer_rate=0.0)
 

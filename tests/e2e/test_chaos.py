@@ -22,7 +22,7 @@ import pytest
 
 from syncflow_core.catalog import load_catalog
 from syncflow_core.redrive import due
-from tests.e2e.harness import DAY, EXECUTE, CliWorld, cli_world, partition_tags
+from tests.e2e.harness import DAY, EXECUTE, CliWorld, Started, cli_world, partition_tags
 from tests.e2e.private_pg import private_postgres
 
 pytestmark = pytest.mark.postgres
@@ -45,11 +45,14 @@ def hub_records(w: CliWorld) -> int:
     return sum(int(e["records"]) for e in entities.values())
 
 
-def wait_for(predicate: Callable[[], bool], *, timeout: float, what: str) -> None:
+def wait_for_records(w: CliWorld, run: Started, count: int, *, timeout: float = 300) -> None:
+    """Until ScheduleHub holds ``count`` records while ``run`` still runs."""
     deadline = time.monotonic() + timeout
-    while not predicate():
+    while hub_records(w) < count:
+        if run.process.poll() is not None:
+            raise AssertionError(f"the run ended early ({run.process.returncode}):\n{run.output}")
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
+            raise AssertionError(f"timed out waiting for {count} records")
         time.sleep(0.05)
 
 
@@ -106,7 +109,7 @@ def test_a_run_killed_mid_ingest_then_rerun(tmp_path: Path, pg_url: str) -> None
         w.systems.set_faults("schedulehub", latency_ms=100)  # ingest takes a few seconds
         run = w.start("job", "execute", "-m", "syncflow_dagster", "-j", "sync_items",
                       "--tags", '{"dagster/partition": "2025-01-01"}', name="killed")  # fmt: skip
-        wait_for(lambda: hub_records(w) >= 200, timeout=300, what="some records written")
+        wait_for_records(w, run, 200)
         run.kill()
         written = hub_records(w)
         assert 0 < written < 950, written  # killed in the middle
@@ -186,21 +189,26 @@ def leaked(w: CliWorld, texts: list[str], secrets_: list[str]) -> list[str]:
     return found
 
 
-def test_wrong_credentials_fail_clearly_without_retries_or_leaks(
-    tmp_path: Path, pg_url: str
-) -> None:
+def test_bad_credentials_fail_clearly_without_retries_or_leaks(tmp_path: Path, pg_url: str) -> None:
     extra = {"SYNCFLOW_LOG_FILE": str(tmp_path / "syncflow.jsonl")}
     with cli_world(tmp_path, items=300, database_url=pg_url, extra=extra) as w:
         real = [w.systems.apismith_secret, w.systems.schedulehub_secret]
-        for system, name in (("apismith", "APISmith"), ("schedulehub", "ScheduleHub")):
+        cases = [
+            ("apismith", "APISmith", "bad signature"),
+            ("schedulehub", "ScheduleHub", "bad signature"),
+            ("schedulehub", "ScheduleHub", "token expired"),  # its clock runs 2 h ahead
+        ]
+        for system, name, why in cases:
             wrong = secrets.token_urlsafe(32)
+            expired = why == "token expired"
+            if expired:
+                w.systems.set_faults(system, clock_ahead_seconds=7200)
             before = refusals(w, system)
-            done = w.execute(
-                "sync_items", check=False, env={f"SYNCFLOW_{system.upper()}_JWT_SECRET": wrong}
-            )
+            secret = {} if expired else {f"SYNCFLOW_{system.upper()}_JWT_SECRET": wrong}
+            done = w.execute("sync_items", check=False, env=secret)
             output = done.stdout + done.stderr
             assert done.returncode != 0
-            said = re.search(rf"{name}: \w+ /api/v1/\S+ -> 401", output)
+            said = re.search(rf"{name}: \w+ /api/v1/\S+ -> 401[^(]*\({why}\)", output)
             assert said is not None, output[-3000:]
             refused = refusals(w, system) - before
             assert 1 <= refused <= 2, refused  # the first answer, one retry with a fresh token
@@ -208,7 +216,8 @@ def test_wrong_credentials_fail_clearly_without_retries_or_leaks(
             assert leaked(w, [output], [wrong, *real]) == []
             home = Path(w.environment["DAGSTER_HOME"])
             assert any(said[0].encode() in p.read_bytes() for p in home.rglob("*.db"))
-        w.execute("sync_items")  # with the right secrets
+        w.faults_off()
+        w.execute("sync_items")  # with the right secrets and clocks
         w.assert_exact(only=("items",))
 
 
@@ -228,7 +237,7 @@ def test_state_store_restarted_during_a_run(tmp_path: Path) -> None:
     ):
         w.systems.set_faults("schedulehub", latency_ms=100)
         run = w.start(*EXECUTE, "sync_items", "--tags", partition_tags(DAY), name="restarted")
-        wait_for(lambda: hub_records(w) >= 200, timeout=300, what="some records written")
+        wait_for_records(w, run, 200)
         assert run.process.poll() is None  # still running
         pg.restart()
         code = run.wait()
