@@ -4,10 +4,19 @@
 reader: one ``pl.String`` column per source column, no Python object per value. Measured
 on a 1000-row items page (bench/ends.py decode): ``pl.read_json`` with a String schema
 beats orjson + per-column lists, ``pl.from_dicts`` and ``str.json_decode``.
+
+Two kinds of value take the slow path, because the fast readers get them wrong: a number
+no double can hold (``1e999``: orjson refuses the whole page, so one value would fail the
+batch) keeps its literal text, which normalization then fails as that row's
+``invalid_number``; and a surrogate escape (``\\ud800``), which Polars' reader turns
+into U+0000 that layer 2 would silently delete: a lone surrogate (no UTF-8 form exists)
+becomes U+FFFD, the Unicode replacement character, visibly.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -33,6 +42,8 @@ def decode_page(body: bytes, columns: Sequence[str]) -> tuple[pl.DataFrame, str 
         "rows": pl.List(pl.Struct({name: pl.String for name in columns})),
         "next_cursor": pl.String(),
     }
+    if b"\\ud" in body or b"\\uD" in body:  # a surrogate escape (a pair or a lone one)
+        return decode_page_slowly(body, columns)
     try:
         page = pl.read_json(body, schema=schema)
     except pl.exceptions.PolarsError:
@@ -45,10 +56,17 @@ def decode_page(body: bytes, columns: Sequence[str]) -> tuple[pl.DataFrame, str 
 
 
 def decode_page_slowly(body: bytes, columns: Sequence[str]) -> tuple[pl.DataFrame, str | None]:
-    """orjson fallback: the same raw frame, odd values (objects, lists) as JSON text."""
+    """The fallback: the same raw frame, odd values (objects, lists) as JSON text, a number
+    out of a double's range as its literal text, a lone surrogate as U+FFFD.
+
+    >>> body = b'{"rows": [{"A": 1e999, "B": "x\\\\ud800\\\\ud83d\\\\ude00"}]}'
+    >>> frame, _ = decode_page_slowly(body, ["A", "B"])
+    >>> frame.row(0) == ("1e999", "x\\ufffd\\U0001f600")
+    True
+    """
     try:
-        page = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
+        page = json.loads(body, parse_float=_float_or_text, parse_constant=str)
+    except ValueError as exc:  # JSONDecodeError, or bytes that are not UTF-8
         raise ValueError(f"not JSON ({exc})") from exc
     if not isinstance(page, dict) or not isinstance(page.get("rows"), list):
         raise ValueError("no 'rows' list in the page")
@@ -59,16 +77,29 @@ def decode_page_slowly(body: bytes, columns: Sequence[str]) -> tuple[pl.DataFram
     return pl.DataFrame(data, schema={name: pl.String for name in columns}), cursor
 
 
+def _float_or_text(literal: str) -> float | str:
+    value = float(literal)
+    return value if math.isfinite(value) else literal
+
+
 def _text(value: object) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
         return _float_text(value)
-    return orjson.dumps(value).decode()
+    return _LONE_SURROGATE.sub(
+        "\ufffd", json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    )
+
+
+#: after decoding, pairs are one code point: a surrogate left is a lone one
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _float_text(value: float) -> str:

@@ -20,6 +20,7 @@ answers an unauthenticated caller), each with a Python twin on
 | ``POST /_emulator/activity`` | ``activity(entity, ...)`` | ERP activity (see :class:`Activity`) |
 | ``GET``/``PUT /_emulator/faults`` | ``faults`` / ``set_faults(...)`` | fault settings at runtime |
 | ``POST /_emulator/drift`` | ``drift(entity, add=, drop=)`` | schema drift |
+| ``POST /_emulator/rows`` | ``add_raw_rows(entity, rows)`` | rows of raw values (``RawRows``) |
 | ``GET /_emulator/stats`` | ``stats()`` | requests, rows served, faults |
 """
 
@@ -43,6 +44,7 @@ from syncflow_core.emulators.apismith_config import (
     ApiSmithFaults,
     Drift,
     DriftColumn,
+    RawRows,
 )
 from syncflow_core.emulators.apismith_query import BadParameterError, parse_execute
 from syncflow_core.emulators.asgi import (
@@ -68,6 +70,7 @@ __all__ = [
     "ApiSmithFaults",
     "Drift",
     "DriftColumn",
+    "RawRows",
     "create_app",
 ]
 
@@ -146,6 +149,20 @@ class ApiSmithEmulator:
         columns = [(c.name, c.type) for c in order.add]
         return self.erp.drift(order.entity, add=columns, drop=order.drop)
 
+    def add_raw_rows(
+        self, entity: str, rows: list[dict[str, str]], at: dt.datetime | None = None
+    ) -> dict[str, object]:
+        """Add rows with columns served verbatim (see :class:`RawRows`); returns the count
+        and the ROWVERSION range."""
+        order = RawRows(entity=entity, rows=rows, at=at)
+        done = self.erp.add_raw_rows(order.entity, order.rows, at=_naive_utc(order.at))
+        return {
+            "entity": order.entity,
+            "added": done.added,
+            "first_rowversion": _iso(done.first_rv),
+            "last_rowversion": _iso(done.last_rv),
+        }
+
     def stats(self) -> dict[str, object]:
         """Requests by status, pages and rows served by entity, injected faults, live rows."""
         with self._lock:
@@ -169,10 +186,12 @@ class ApiSmithEmulator:
         return response
 
     async def _answer(self, request: Request) -> Response:
-        refused = self._gate.refusal(request.bearer_token())
+        control = request.path.startswith("/_emulator/")
+        ahead = 0.0 if control else self.faults.clock_ahead_seconds  # faults: contract only
+        refused = self._gate.refusal(request.bearer_token(), clock_ahead=ahead)
         if refused is not None:
             return unauthorized(refused)
-        if request.path.startswith("/_emulator/"):
+        if control:
             return self._control(request)
         if not request.path.startswith(RUNTIME):
             return error_response(404, "not found")
@@ -241,6 +260,8 @@ class ApiSmithEmulator:
                 return json_response(200, self.set_faults(**_body(request)).model_dump())
             if route == ("POST", "/_emulator/activity"):
                 return json_response(200, self.activity(**_body(request)))
+            if route == ("POST", "/_emulator/rows"):
+                return json_response(200, self.add_raw_rows(**_body(request)))
             if route == ("POST", "/_emulator/drift"):
                 order = Drift.model_validate(_body(request))
                 columns = [(c.name, c.type) for c in order.add]

@@ -104,3 +104,16 @@ class Drift(BaseModel):
     entity: str
     add: list[DriftColumn] = Field(default_factory=list)
     drop: list[str] = Field(default_factory=list)
+
+
+class RawRows(BaseModel):
+    """ERP rows added with some columns served verbatim: ``rows`` maps column names to the
+    JSON text of each value (``{"LIST_PRICE": "\"1,2.3\"", "DESCRIPTION": "null"}``), so
+    that any value a facade could send (invalid numbers, lone surrogates escaped, huge
+    strings) reaches the client as it is. They get ROWVERSIONs as ``add`` activity does."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    entity: str
+    rows: list[dict[str, str]] = Field(min_length=1)
+    at: dt.datetime | None = None

@@ -98,17 +98,22 @@ class TokenGate:
     def __repr__(self) -> str:  # never the secret
         return f"TokenGate(audience={self._audience!r})"
 
-    def refusal(self, token: str | None) -> str | None:
-        """Why ``token`` is refused (a 401's detail), or None when it is good."""
+    def refusal(self, token: str | None, *, clock_ahead: float = 0.0) -> str | None:
+        """Why ``token`` is refused (a 401's detail), or None when it is good;
+        ``clock_ahead``: seconds this server's clock runs ahead (a fault: tokens expire
+        sooner)."""
         if token is None:
             return "missing bearer token"
+        now = time.time() + clock_ahead
         expires = self._verified.get(token)
-        if expires is not None and time.time() < expires:
+        if expires is not None and now < expires:
             return None
         try:
             claims = verify_token(token, self._secret, audience=self._audience)
         except TokenRejectedError as exc:
             return str(exc)
+        if now >= claims["exp"]:
+            return "token expired"
         with self._lock:
             if len(self._verified) >= self._remember:
                 self._verified.clear()

@@ -30,6 +30,28 @@ EPOCH = dt.datetime(1970, 1, 1)
 ROWVERSION_TYPE = "TIMESTAMP(6)"
 
 
+def _with_raw(
+    state: EntityState, rows: pl.DataFrame, columns: Sequence[str], texts: pl.Series
+) -> pl.Series:
+    """``texts`` with the rows that have raw values rebuilt around them (a few rows: one
+    Python step each)."""
+    hit = rows["idx"].is_in(list(state.raw))
+    if not hit.any():
+        return texts
+    encoded = state.generator.encode(rows.filter(hit), columns)
+    rebuilt = []
+    for idx, values in zip(rows.filter(hit)["idx"], encoded.iter_rows(), strict=True):
+        raw = state.raw[idx]
+        pairs = (
+            f'"{name}":{raw.get(name, value)}' for name, value in zip(columns, values, strict=True)
+        )
+        rebuilt.append("{" + ",".join(pairs) + "}")
+    out = texts.to_list()
+    for position, text in zip(hit.arg_true(), rebuilt, strict=True):
+        out[position] = text
+    return pl.Series(texts.name, out, dtype=pl.String)
+
+
 def to_us(moment: dt.datetime) -> int:
     """Naive-UTC datetime -> µs since the epoch."""
     return (moment - EPOCH) // dt.timedelta(microseconds=1)
@@ -89,6 +111,7 @@ class EntityState:
         self.served: list[ColumnInfo] = list(self.catalog_columns.values())
         self.activity_calls = 0
         self.epoch = 0  # bumped by schema drift: keys of rendered chunks include it
+        self.raw: dict[int, dict[str, str]] = {}  # idx -> column -> JSON text served verbatim
 
     @property
     def column_names(self) -> list[str]:
@@ -140,6 +163,8 @@ class EmulatedErp:
             parts = [self._run_bytes(state, run, tuple(columns), rows.more) for run in rows.runs]
             if rows.overlay.height:
                 texts = state.generator.row_texts(rows.overlay, columns)
+                if state.raw:
+                    texts = _with_raw(state, rows.overlay, columns, texts)
                 parts.append(texts.str.join(",").cast(pl.Binary).item())
             if scan_update_share > 0 and rows.count:
                 self._update_during_scan(state, rows.frame(), scan_update_share)
@@ -221,6 +246,24 @@ class EmulatedErp:
                 add=add,
                 at_us=to_us(at) if at is not None else None,
             )
+
+    def add_raw_rows(
+        self, entity: str, rows: Sequence[Mapping[str, str]], *, at: dt.datetime | None = None
+    ) -> Applied:
+        """Add rows whose given columns are served verbatim: each value is the JSON text of
+        the value (``'"1,2.3"'``, ``'null'``, ``'"\\ud800"'``, ``'1e999'``), even one no
+        Python string can hold; columns not given are drawn as for any added row."""
+        with self.lock:
+            state = self.entities[entity]
+            served = {c.name for c in state.served}
+            for row in rows:
+                unknown = set(row) - served
+                if unknown:
+                    raise ValueError(f"{entity} serves no column(s) {sorted(unknown)}")
+            first = state.table.next_idx
+            applied = state.table.apply(add=len(rows), at_us=to_us(at) if at is not None else None)
+            state.raw.update({first + i: dict(row) for i, row in enumerate(rows)})
+            return applied
 
     def drift(
         self, entity: str, *, add: Sequence[tuple[str, str | None]], drop: Sequence[str]

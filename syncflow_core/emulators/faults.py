@@ -41,6 +41,8 @@ class FaultSettings(BaseSettings):
     work); ``rate_limit_rate``: share answered ``429`` with ``Retry-After:
     retry_after_seconds`` (the two shares are drawn from one roll, so they add up);
     ``latency_ms``: added to every request (beyond a client's timeout: a read timeout);
+    ``clock_ahead_seconds``: the server's clock runs this far ahead, so tokens expire that
+    much sooner (past a token's lifetime: every token is expired);
     ``seed``: makes the fault sequence repeatable.
 
     The base class reads no environment; a subclass that sets ``env_prefix`` reads
@@ -54,6 +56,7 @@ class FaultSettings(BaseSettings):
     rate_limit_rate: float = Field(default=0.0, ge=0, le=1)
     retry_after_seconds: int = Field(default=1, ge=0, description="whole seconds (RFC 9110)")
     latency_ms: float = Field(default=0.0, ge=0)
+    clock_ahead_seconds: float = Field(default=0.0, ge=0)
     seed: int | None = Field(default=None, description="seed of the fault dice; None: random")
 
     @classmethod

@@ -134,7 +134,8 @@ class _Api:
             # After the body arrived: a client that times out meanwhile has sent its
             # write, which is then applied, and its answer is lost.
             await asyncio.sleep(faults.latency_seconds)
-        denied = self._gate.refusal(request.bearer_token())
+        ahead = faults.settings.clock_ahead_seconds if injected else 0.0
+        denied = self._gate.refusal(request.bearer_token(), clock_ahead=ahead)
         if denied is not None:
             count("unauthorized")
             return unauthorized(denied)

@@ -59,6 +59,20 @@ class Emulators:
         """ScheduleHub's records and writes per entity."""
         return self._control("schedulehub", "GET", "/_emulator/stats", None)
 
+    def stats(self, system: str) -> dict[str, Any]:
+        """The ``/_emulator/stats`` of ``system`` (``apismith`` or ``schedulehub``)."""
+        return self._control(system, "GET", "/_emulator/stats", None)
+
+    def set_faults(self, system: str, **changes: Any) -> dict[str, Any]:
+        """Change the fault settings of ``system`` at run time (``error_rate=0.05`` ...)."""
+        return self._control(system, "PUT", "/_emulator/faults", changes)
+
+    def control(
+        self, system: str, method: str, path: str, body: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Any JWT-authenticated request to ``system``; the JSON answer (raises on >= 400)."""
+        return self._control(system, method, path, body)
+
     def _control(
         self, system: str, method: str, path: str, body: dict[str, Any] | None
     ) -> dict[str, Any]:
@@ -73,7 +87,7 @@ class Emulators:
             timeout=60,
         )
         response.raise_for_status()
-        answer: dict[str, Any] = response.json()
+        answer: dict[str, Any] = response.json() if response.content else {}
         return answer
 
 
@@ -85,11 +99,18 @@ def emulators(
     days: int,
     storage: Path,
     seed: int = 42,
+    apismith_options: dict[str, Any] | None = None,
 ) -> Iterator[Emulators]:
-    """Start both (fresh secrets; ScheduleHub on SQLite at ``storage``); stop them after."""
+    """Start both (fresh secrets; ScheduleHub on SQLite at ``storage``); stop them after.
+    ``apismith_options`` are further fields of :class:`ApiSmithConfig`."""
     apismith_secret, schedulehub_secret = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     erp = ApiSmithConfig(
-        sizes=sizes, seed=seed, start_day=start_day, days=days, jwt_secret=apismith_secret
+        sizes=sizes,
+        seed=seed,
+        start_day=start_day,
+        days=days,
+        jwt_secret=apismith_secret,
+        **(apismith_options or {}),
     )
     hub = ScheduleHubConfig(storage=str(storage), jwt_secret=schedulehub_secret)
     with ExitStack() as stack:

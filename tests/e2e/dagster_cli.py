@@ -11,100 +11,17 @@ day, so that one partition is the whole source.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from syncflow_core.env import SyncEnv
-from syncflow_core.settings import Settings
-from syncflow_dagster.demo.emulators import Emulators, emulators, sizes_for
-from tests.support.world import World
+from tests.e2e.harness import DAY, CliWorld, cli_world, partition_tags
 
-ROOT = Path(__file__).resolve().parents[2]
-DAY = dt.date(2025, 1, 1)
-
-
-@dataclass
-class CliWorld:
-    """Emulators, a state database, a Dagster home, and the environment for the CLI."""
-
-    systems: Emulators
-    environment: dict[str, str]
-    workdir: Path
-
-    def dagster(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        """Run the ``dagster`` CLI (of this environment) in the repository root."""
-        command = [str(Path(sys.executable).with_name("dagster")), *args]
-        done = subprocess.run(
-            command,
-            cwd=ROOT,
-            env={**os.environ, **self.environment},
-            capture_output=True,
-            text=True,
-            timeout=900,
-            check=False,
-        )
-        if check and done.returncode != 0:
-            raise RuntimeError(
-                f"{' '.join(args)} exited {done.returncode}:\n{done.stdout[-4000:]}\n"
-                f"{done.stderr[-4000:]}"
-            )
-        return done
-
-    def settings(self) -> Settings:
-        """The core settings the CLI runs saw."""
-        values = {k.removeprefix("SYNCFLOW_").lower(): v for k, v in self.environment.items()}
-        return Settings(**{k: v for k, v in values.items() if k in Settings.model_fields})
-
-    def assert_schedulehub_equals_source(self) -> dict[str, int]:
-        """ScheduleHub holds exactly the prepared source (see ``World.assert_exact``)."""
-        with SyncEnv.from_settings(self.settings()) as env:
-            checker = World(erp=None, hub=None, settings=env.settings, env=env, days=1)  # type: ignore[arg-type]
-            return checker.assert_exact()
-
-
-@contextmanager
-def cli_world(
-    workdir: Path,
-    *,
-    items: int = 3000,
-    executor: str = "in_process",
-    days: int = 1,
-    extra: dict[str, str] | None = None,
-) -> Iterator[CliWorld]:
-    """Both emulators with ``items`` items on ``days`` days from :data:`DAY`; ``extra``
-    variables go into the CLI's environment too."""
-    with emulators(
-        sizes=sizes_for(items), start_day=DAY, days=days, storage=workdir / "hub.db"
-    ) as systems:
-        home = workdir / "dagster_home"
-        home.mkdir(exist_ok=True)
-        shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
-        environment = {
-            **systems.environment(),
-            "SYNCFLOW_DATABASE_URL": f"sqlite:///{workdir / 'state.db'}",
-            "SYNCFLOW_PARTITIONS_START": DAY.isoformat(),
-            "SYNCFLOW_CHUNK_ROWS": "1000",
-            "SYNCFLOW_DAGSTER_EXECUTOR": executor,
-            "SYNCFLOW_DAGSTER_HANDOFF_DIR": str(workdir / "handoff"),
-            "DAGSTER_HOME": str(home),
-            **(extra or {}),
-        }
-        yield CliWorld(systems, environment, workdir)
-
-
-def partition_tags(day: dt.date) -> str:
-    return json.dumps({"dagster/partition": day.isoformat()})
+__all__ = ["DAY", "CliWorld", "cli_world", "main", "partition_tags"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -121,6 +121,29 @@ def test_schema_drift_adds_and_drops_columns() -> None:
             assert http.post("/_emulator/drift", json=bad).status_code in (400, 422)
 
 
+def test_raw_rows_are_served_verbatim_after_everything_else() -> None:
+    with apismith() as (server, _), httpx.Client(base_url=server.url, headers=auth()) as http:
+        rows = [
+            {"PART_NO": '"RAW-1"', "LIST_PRICE": '"1,2.3"', "DESCRIPTION": '"\\ud800 \\u0000"'},
+            {"PART_NO": '"RAW-2"', "LEAD_TIME": "1e999", "NOTE_TEXT": "null"},
+        ]
+        done = http.post("/_emulator/rows", json={"entity": "items", "rows": rows}).json()
+        assert done["added"] == 2
+        page = http.get(
+            "/api/v1/runtime/items/execute",
+            params={"rowversion_ge": done["first_rowversion"].replace(" ", "T")},
+        )
+        assert '"LIST_PRICE":"1,2.3","WEIGHT_NET"' in page.text  # the text itself, in place
+        assert '"DESCRIPTION":"\\ud800 \\u0000"' in page.text
+        assert '"LEAD_TIME":1e999' in page.text
+        served = scan(server.url, "items", {"rowversion_ge": done["first_rowversion"][:10]})
+        assert [r["PART_NO"] for r in served][-1:] == ["RAW-2"]
+        assert served[-1]["NOTE_TEXT"] is None
+        assert served[-1]["DESCRIPTION"]  # a column not given: drawn as for any row
+        unknown = {"entity": "items", "rows": [{"NO_SUCH": "1"}]}
+        assert http.post("/_emulator/rows", json=unknown).status_code == 400
+
+
 def test_stats_count_requests_and_rows() -> None:
     with apismith() as (server, emulator):
         scan(server.url, "work_centers", limit=15)

@@ -90,6 +90,13 @@ def test_due_returns_open_records_whose_time_has_come(store: StateStore) -> None
     assert store.failed.due(now=T0 + dt.timedelta(hours=1), limit=4).height == 4
 
 
+def test_a_retry_delay_of_zero_is_due_at_once_and_none_never(store: StateStore) -> None:
+    store.failed.add("items", prepared_failed(2), "b1", now=T0, retry_delay_seconds=0)
+    store.failed.add("orders", prepared_failed(1), "b2", now=T0, retry_delay_seconds=None)
+    assert store.failed.due(now=T0)["entity"].to_list() == ["items", "items"]
+    assert store.failed.find(entity="orders")["next_retry_at"].to_list() == [None]
+
+
 def test_three_retries_back_off_then_the_record_dies(store: StateStore) -> None:
     store.failed.add("items", prepared_failed(2), "b1", now=T0, retry_delay_seconds=DELAYS[0])
     assert set(store.failed.find()["next_retry_at"]) == {T0 + dt.timedelta(seconds=DELAYS[0])}

@@ -95,3 +95,15 @@ def test_fast_decode_equals_the_reference(rows: list[dict[str, object]]) -> None
             value = row.get(name)
             if isinstance(value, float):  # shortest round-trip text, any notation
                 assert float(Decimal(got[name])) == value
+
+
+def test_a_number_past_a_double_fails_its_row_not_the_page() -> None:
+    body = b'{"rows": [{"A": 1e999, "B": "x"}, {"A": -1E400, "B": "y"}, {"A": 2.5, "B": "z"}]}'
+    frame, _ = decode_page(body, ["A", "B"])
+    assert frame["A"].to_list() == ["1e999", "-1E400", "2.5"]  # layer 3: invalid_number
+
+
+def test_surrogate_escapes_are_decoded_not_turned_into_nul() -> None:
+    body = rb'{"rows": [{"A": "a\ud800b"}, {"A": "\ud83d\ude00"}, {"A": "c\udfffd"}]}'
+    frame, _ = decode_page(body, ["A"])
+    assert frame["A"].to_list() == ["a\ufffdb", "\U0001f600", "c\ufffdd"]

@@ -61,3 +61,16 @@ def test_retry_policy_bounds() -> None:
     assert policy.retry_after("2") == 2.0
     assert policy.retry_after("1000") == policy.retry_after_max_seconds
     assert policy.retry_after("soon") == 1.0
+
+
+def test_a_server_clock_ahead_sees_good_tokens_expired() -> None:
+    from syncflow_core.emulators.asgi import TokenGate
+
+    gate = TokenGate("k" * 32, audience="apismith")
+    token = TokenMinter("k" * 32, audience="apismith", ttl_seconds=60).token()
+    assert gate.refusal(token) is None
+    assert gate.refusal(token, clock_ahead=30) is None  # remembered, still in its lifetime
+    assert gate.refusal(token, clock_ahead=61) == "token expired"  # remembered, past it
+    assert TokenGate("k" * 32, audience="apismith").refusal(token, clock_ahead=61) == (
+        "token expired"  # checked afresh
+    )

@@ -69,7 +69,10 @@ class FailedRecordRepository(Repository):
         if missing:
             raise FrameShapeError(f"failed records need column(s) {missing}")
         now = naive_utc(now or utcnow())
-        due = now + dt.timedelta(seconds=retry_delay_seconds) if retry_delay_seconds else None
+        # 0 s is "due at once"; only None means "not retried automatically"
+        due = (
+            None if retry_delay_seconds is None else now + dt.timedelta(seconds=retry_delay_seconds)
+        )
         defaults = {
             "status": pl.lit("open"),
             "retry_count": pl.lit(0),
