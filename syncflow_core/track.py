@@ -92,7 +92,7 @@ def decode_records(spec: EntitySpec, texts: pl.Series) -> pl.DataFrame:
 def rebuild_state_if_empty(env: SyncEnv, entity: str, batch_uid: str) -> int | None:
     """If ``entity`` has no sync state, rebuild it from ScheduleHub's ``/index``; returns
     how many records were adopted (``None``: there was state)."""
-    if env.store.sync_state.count(entity) > 0:
+    if env.store.sync_state.exists(entity):
         return None
     adopted = 0
     for page in env.schedulehub.index(entity):

@@ -20,6 +20,12 @@ from syncflow_core.state.errors import FrameShapeError
 
 COPY_CHUNK_ROWS = 200_000
 EXECUTEMANY_BUFFER_ROWS = 100_000
+#: A staged frame at most this big is joined by probing the other table's index.
+#: Left to itself the planner hashes the whole big table (or bitmap-scans every row of the
+#: entity when its statistics lag a bulk load): 0.5 s for 10,000 keys against 1M state
+#: rows, against 0.03-0.08 s probing. Bigger frames: the delta reads the whole state.
+PROBE_MAX_ROWS = 50_000
+PROBE_SETTINGS = ("enable_hashjoin", "enable_mergejoin")
 PG_WORK_MEM = "256MB"  # per transaction: joins against a million staged keys stay in memory
 PG_MERGE_VERSION = (15,)
 TEMP_SCHEMA = {"postgresql": "pg_temp", "sqlite": "temp"}
@@ -104,7 +110,7 @@ def _pg_upsert(
     transaction insert one of the new keys meanwhile (a unique violation), the rows are
     applied again with ``ON CONFLICT``, which waits for and then updates the racer's row."""
     types = {c: table.c[c].type for c in frame.columns}
-    with staged(conn, f"stage_{table.name}", frame, types) as tmp:
+    with staged(conn, f"stage_{table.name}", frame, types, probe=True) as tmp:
         incoming = {c.name: c for c in tmp.c} | {
             name: sa.literal(value, table.c[name].type) for name, value in constants.items()
         }
@@ -156,9 +162,13 @@ def staged(
     name: str,
     frame: pl.DataFrame,
     types: Mapping[str, sa.types.TypeEngine[Any]],
+    *,
+    probe: bool = False,
 ) -> Iterator[sa.Table]:
     """A temporary table ``name`` holding ``frame``, for set-based joins; dropped afterwards.
 
+    ``probe``: the caller joins it on columns the other table has an index on; a
+    small frame is then joined by probing that index (see :data:`PROBE_MAX_ROWS`).
     On an error the caller's transaction is rolled back, and the temporary table with it.
     """
     tmp = sa.Table(
@@ -175,8 +185,27 @@ def staged(
         # Joins against it: the planner needs its size, and memory to hash it.
         conn.execute(sa.select(sa.func.set_config("work_mem", PG_WORK_MEM, True)))
         conn.execute(sa.text(f"ANALYZE {render_table(conn, tmp)}"))  # a name, no values
-    yield tmp
+    if probe and is_postgres(conn) and frame.height <= PROBE_MAX_ROWS:
+        with _index_probes(conn):
+            yield tmp
+    else:
+        yield tmp
     conn.execute(sa.schema.DropTable(tmp, if_exists=True))
+
+
+@contextmanager
+def _index_probes(conn: Connection) -> Iterator[None]:
+    """Joins in this block probe indexes (no hash or merge joins), transaction-local, put
+    back as they were afterwards."""
+    saved = {
+        setting: conn.execute(sa.select(sa.func.current_setting(setting))).scalar_one()
+        for setting in PROBE_SETTINGS
+    }
+    for setting in PROBE_SETTINGS:
+        conn.execute(sa.select(sa.func.set_config(setting, "off", True)))
+    yield
+    for setting, value in saved.items():
+        conn.execute(sa.select(sa.func.set_config(setting, value, True)))
 
 
 @contextmanager
@@ -186,7 +215,7 @@ def staged_keys(
     """A temporary one-column table of the distinct ``values`` (a key set to join against),
     in order: index probes for sorted keys walk the index instead of jumping about."""
     series = pl.Series(column, values).unique().sort()
-    with staged(conn, name, series.to_frame(), {column: type_}) as tmp:
+    with staged(conn, name, series.to_frame(), {column: type_}, probe=True) as tmp:
         yield tmp
 
 

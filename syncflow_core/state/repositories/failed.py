@@ -269,7 +269,7 @@ class FailedRecordRepository(Repository):
             else_=sa.null(),
         )
         exhausted = attempts >= len(delays_seconds)
-        with self._write(conn) as c, staged(c, "retries", rows, types) as tmp:
+        with self._write(conn) as c, staged(c, "retries", rows, types, probe=True) as tmp:
             values: dict[str, Any] = {
                 "retry_count": attempts,
                 "next_retry_at": sa.case((exhausted, sa.null()), else_=next_at),

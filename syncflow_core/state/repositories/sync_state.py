@@ -170,6 +170,12 @@ class SyncStateRepository(Repository):
         with self._read(conn) as c:
             return read_frame(c, stmt)["erp_key_hash"]
 
+    def exists(self, entity: str, *, conn: Connection | None = None) -> bool:
+        """Whether the state holds any key of ``entity`` (one index probe, unlike ``count``)."""
+        stmt = sa.select(sa.exists().where(T.c.entity == entity))
+        with self._read(conn) as c:
+            return bool(c.execute(stmt).scalar_one())
+
     def count(self, entity: str, *, conn: Connection | None = None) -> int:
         """How many keys of ``entity`` the state holds."""
         stmt = sa.select(sa.func.count()).select_from(T).where(T.c.entity == entity)
