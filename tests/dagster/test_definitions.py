@@ -147,7 +147,10 @@ def test_no_secret_in_resource_config(defs: dg.Definitions) -> None:
     assert "dev-only" not in config
 
 
-@pytest.mark.parametrize("path", ["dagster.yaml", "deploy/dagster-postgres.yaml"])
+DEPLOY = ["deploy/dagster-postgres.yaml", "deploy/dagster-docker.yaml", "deploy/dagster-k8s.yaml"]
+
+
+@pytest.mark.parametrize("path", ["dagster.yaml", *DEPLOY])
 def test_dagster_yaml_limits_every_entity_to_one_run_per_partition(path: str) -> None:
     config = yaml.safe_load((ROOT / path).read_text())
     assert config["telemetry"] == {"enabled": False}
@@ -178,3 +181,14 @@ def test_the_module_exposes_definitions() -> None:
     import syncflow_dagster
 
     assert isinstance(syncflow_dagster.defs, dg.Definitions)
+
+
+@pytest.mark.parametrize("path", DEPLOY[1:])
+def test_the_multi_node_instances_differ_only_by_their_launcher(path: str) -> None:
+    postgres = yaml.safe_load((ROOT / DEPLOY[0]).read_text())
+    config = yaml.safe_load((ROOT / path).read_text())
+    launcher = config.pop("run_launcher")
+    assert config == postgres  # storage (postgres_url from the environment) and the queue
+    assert launcher["module"] in ("dagster_docker", "dagster_k8s")
+    names = launcher["config"].get("env_vars", [])
+    assert all("=" not in name for name in names)  # names only: values never in the file
