@@ -241,9 +241,9 @@ def plan_op(entity: str) -> dg.OpDefinition:
         )
         days = plan_days(first, summary.slices.height)
         instance = context.instance
+        # all anew, so that the partitions' order (a backfill's range) is the days' order
         for old in instance.get_dynamic_partitions(partitions_name(entity)):
-            if old not in days:
-                instance.delete_dynamic_partition(partitions_name(entity), old)
+            instance.delete_dynamic_partition(partitions_name(entity), old)
         instance.add_dynamic_partitions(partitions_name(entity), days)
         context.log.info(
             f"{entity}: plan {summary.plan_id}: {summary.rows} rows in "
