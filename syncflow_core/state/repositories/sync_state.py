@@ -15,7 +15,8 @@ True
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import polars as pl
 import sqlalchemy as sa
@@ -47,6 +48,26 @@ STATE_SCHEMA = pl.Schema(
 KeyHashes = pl.Series | Sequence[str]
 
 
+@contextmanager
+def _index_probes(conn: Connection) -> Iterator[None]:
+    """On PostgreSQL, join a chunk's keys to the state by probing the primary key, never by
+    hashing or sorting the whole entity's state: a hash join reads every state row for
+    each chunk (seconds per chunk at millions of rows, growing with the table; the planner
+    picks it whenever its row estimate of a fast-growing state is stale), where probes
+    cost the same at any table size. Restored afterwards: ``conn``'s transaction may go on.
+    """
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    names = ("enable_hashjoin", "enable_mergejoin")
+    before = {n: conn.execute(sa.select(sa.func.current_setting(n))).scalar_one() for n in names}
+    for name in names:
+        conn.execute(sa.select(sa.func.set_config(name, "off", True)))
+    yield  # on an error the transaction is rolled back, and these local settings with it
+    for name, value in before.items():
+        conn.execute(sa.select(sa.func.set_config(name, value, True)))
+
+
 class SyncStateRepository(Repository):
     """Load, upsert and delete an entity's sync state as frames."""
 
@@ -75,7 +96,8 @@ class SyncStateRepository(Repository):
                 .join(keys, keys.c.erp_key_hash == T.c.erp_key_hash)
                 .where(T.c.entity == entity)
             )
-            return read_frame(c, stmt)
+            with _index_probes(c):
+                return read_frame(c, stmt)
 
     def upsert(
         self,
