@@ -72,9 +72,12 @@ def child(step: str) -> None:
                 seconds = time.perf_counter() - began
                 rows = result.metrics.rows_fetched
                 slices.append({"rows": rows, "seconds": seconds, "peak_mb": peak_mb()})
+                stages = result.metrics.stage_seconds
+                busiest = sorted(stages, key=stages.__getitem__, reverse=True)[:4]
+                shown = ", ".join(f"{name} {stages[name]:.1f}" for name in busiest)
                 print(
                     f"    slice {slice_no}: {rows:,} rows, {rows / seconds:,.0f} rows/s, "
-                    f"peak {peak_mb():,.0f} MB",
+                    f"peak {peak_mb():,.0f} MB (stage seconds: {shown})",
                     file=sys.stderr,
                     flush=True,
                 )
