@@ -12,8 +12,10 @@ database:
    ``--chunk-rows`` rows, state committed after each), as the daily schedule would over
    a week, or a backfill at once.
 
-Prints, per size, rows/s of the slices and the peak resident memory (``ru_maxrss``) of
-each process, then the ratios of the largest size to the smallest. Asserts nothing.
+Prints, per size, rows/s of the slices (wall time), rows per CPU second of the syncing
+process (less sensitive to other work on a shared machine) and the peak resident memory
+(``ru_maxrss``) of each process, then the ratios of the largest size to the smallest.
+Asserts nothing.
 
     uv run python bench/large.py                       # 1M, 3M, 7M
     uv run python bench/large.py 1000000 3000000      # some sizes only
@@ -48,6 +50,12 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process so far (all its threads)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def child(step: str) -> None:
     """One step in this process (settings from the environment); prints a JSON line."""
     from syncflow_core.background import plan_background, run_slice
@@ -65,19 +73,20 @@ def child(step: str) -> None:
             assert plan_id is not None
             count = env.store.schedule.plan(plan_id).height
             for slice_no in range(count):
-                began = time.perf_counter()
+                began, cpu = time.perf_counter(), cpu_seconds()
                 result = run_slice(env, "items", slice_no, plan_id=plan_id)
                 assert result is not None, f"slice {slice_no} was done already"
                 assert result.status == "succeeded", result
                 seconds = time.perf_counter() - began
                 rows = result.metrics.rows_fetched
-                slices.append({"rows": rows, "seconds": seconds, "peak_mb": peak_mb()})
+                cpu = cpu_seconds() - cpu
+                slices.append({"rows": rows, "seconds": seconds, "cpu": cpu, "peak_mb": peak_mb()})
                 stages = result.metrics.stage_seconds
                 busiest = sorted(stages, key=stages.__getitem__, reverse=True)[:4]
                 shown = ", ".join(f"{name} {stages[name]:.1f}" for name in busiest)
                 print(
                     f"    slice {slice_no}: {rows:,} rows, {rows / seconds:,.0f} rows/s, "
-                    f"peak {peak_mb():,.0f} MB (stage seconds: {shown})",
+                    f"{cpu:.1f} CPU s, peak {peak_mb():,.0f} MB (stage seconds: {shown})",
                     file=sys.stderr,
                     flush=True,
                 )
@@ -148,12 +157,14 @@ def one_size(rows: int, rows_per_day: int, chunk_rows: int) -> dict[str, Any]:
         with psycopg.connect(ADMIN, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
     seconds = sum(s["seconds"] for s in sync["slices"])
+    cpu = sum(s["cpu"] for s in sync["slices"])
     return {
         "rows": rows,
         "slices": len(sync["slices"]),
         "synced": sync["rows"],
         "seconds": seconds,
         "rows_per_second": sync["rows"] / seconds if seconds else 0.0,
+        "rows_per_cpu_second": sync["rows"] / cpu if cpu else 0.0,
         "sync_peak_mb": sync["peak_mb"],
         "plan_seconds": plan["seconds"],
         "plan_peak_mb": plan["peak_mb"],
@@ -177,12 +188,13 @@ def main() -> None:
     )
     print(
         f"{'rows':>10}  {'slices':>6}  {'synced':>10}  {'seconds':>8}  {'rows/s':>8}  "
-        f"{'sync peak MB':>12}  {'plan s':>7}  {'plan peak MB':>12}"
+        f"{'rows/CPU s':>10}  {'sync peak MB':>12}  {'plan s':>7}  {'plan peak MB':>12}"
     )
     for r in results:
         print(
             f"{r['rows']:>10,}  {r['slices']:>6}  {r['synced']:>10,}  {r['seconds']:>8.1f}  "
-            f"{r['rows_per_second']:>8,.0f}  {r['sync_peak_mb']:>12,.0f}  "
+            f"{r['rows_per_second']:>8,.0f}  {r['rows_per_cpu_second']:>10,.0f}  "
+            f"{r['sync_peak_mb']:>12,.0f}  "
             f"{r['plan_seconds']:>7.1f}  {r['plan_peak_mb']:>12,.0f}"
         )
     if len(results) > 1:
@@ -190,6 +202,8 @@ def main() -> None:
         label = f"{large['rows'] / 1e6:g}M/{small['rows'] / 1e6:g}M"
         print(
             f"\nratios {label}: rows/s {large['rows_per_second'] / small['rows_per_second']:.3f}, "
+            f"rows per CPU second "
+            f"{large['rows_per_cpu_second'] / small['rows_per_cpu_second']:.3f}, "
             f"sync peak memory {large['sync_peak_mb'] / small['sync_peak_mb']:.3f}, "
             f"plan peak memory {large['plan_peak_mb'] / small['plan_peak_mb']:.3f}"
         )
