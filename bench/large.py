@@ -8,9 +8,10 @@ database:
 
 1. a process plans the background sync (``plan_background``: a key-and-rowversion scan cut
    into slices of ``--rows-per-day`` rows, one a day);
-2. another process runs every slice back to back (``run_slice``, chunks of
-   ``--chunk-rows`` rows, state committed after each), as the daily schedule would over
-   a week, or a backfill at once.
+2. the slices run back to back (``run_slice``, chunks of ``--chunk-rows`` rows, state
+   committed after each), each in a process of its own as the daily schedule runs them
+   (a run a day), or with ``--one-process`` all in one process, as a backfill's single
+   run does.
 
 Prints, per size, rows/s of the slices (wall time), rows per CPU second of the syncing
 process (less sensitive to other work on a shared machine) and the peak resident memory
@@ -56,8 +57,9 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def child(step: str) -> None:
-    """One step in this process (settings from the environment); prints a JSON line."""
+def child(step: str, only: list[int] | None = None) -> None:
+    """One step in this process (settings from the environment): the plan, or the slices
+    ``only`` (default: all) back to back; prints a JSON line."""
     from syncflow_core.background import plan_background, run_slice
     from syncflow_core.env import SyncEnv
     from syncflow_core.settings import Settings
@@ -72,7 +74,7 @@ def child(step: str) -> None:
             plan_id = env.store.schedule.latest_plan_id("items")
             assert plan_id is not None
             count = env.store.schedule.plan(plan_id).height
-            for slice_no in range(count):
+            for slice_no in only if only is not None else range(count):
                 began, cpu = time.perf_counter(), cpu_seconds()
                 result = run_slice(env, "items", slice_no, plan_id=plan_id)
                 assert result is not None, f"slice {slice_no} was done already"
@@ -96,9 +98,12 @@ def child(step: str) -> None:
     print(json.dumps(out), flush=True)
 
 
-def run_child(step: str, environment: dict[str, str]) -> dict[str, Any]:
+def run_child(
+    step: str, environment: dict[str, str], only: list[int] | None = None
+) -> dict[str, Any]:
+    chosen = ["--slices", ",".join(map(str, only))] if only is not None else []
     done = subprocess.run(
-        [sys.executable, __file__, "--child", step],
+        [sys.executable, __file__, "--child", step, *chosen],
         env={**os.environ, **environment},
         stdout=subprocess.PIPE,
         text=True,
@@ -108,7 +113,20 @@ def run_child(step: str, environment: dict[str, str]) -> dict[str, Any]:
     return answer
 
 
-def one_size(rows: int, rows_per_day: int, chunk_rows: int) -> dict[str, Any]:
+def sync_slices(environment: dict[str, str], slices: int, *, one_process: bool) -> dict[str, Any]:
+    """Every slice: in one process (a backfill as one run), or each in a process of its own
+    (the daily schedule: a run a day); the peak is the largest process's."""
+    if one_process:
+        return run_child("sync", environment)
+    runs = [run_child("sync", environment, [n]) for n in range(slices)]
+    return {
+        "rows": sum(r["rows"] for r in runs),
+        "slices": [s for r in runs for s in r["slices"]],
+        "peak_mb": max(r["peak_mb"] for r in runs),
+    }
+
+
+def one_size(rows: int, rows_per_day: int, chunk_rows: int, one_process: bool) -> dict[str, Any]:
     from syncflow_core.emulators.apismith import ApiSmithConfig
     from syncflow_core.emulators.apismith import create_app as apismith_app
     from syncflow_core.emulators.schedulehub import ScheduleHubConfig
@@ -150,7 +168,7 @@ def one_size(rows: int, rows_per_day: int, chunk_rows: int) -> dict[str, Any]:
             file=sys.stderr,
             flush=True,
         )
-        sync = run_child("sync", environment)
+        sync = sync_slices(environment, plan["slices"], one_process=one_process)
     finally:
         erp.stop()
         hub.stop()
@@ -176,14 +194,24 @@ def main() -> None:
     parser.add_argument("sizes", nargs="*", type=int, default=[1_000_000, 3_000_000, 7_000_000])
     parser.add_argument("--rows-per-day", type=int, default=1_000_000)
     parser.add_argument("--chunk-rows", type=int, default=100_000)
+    parser.add_argument(
+        "--one-process",
+        action="store_true",
+        help="run every slice in one process (a backfill as one run); default: a process per "
+        "slice (the daily schedule, a run a day)",
+    )
     parser.add_argument("--child", choices=["plan", "sync"], help=argparse.SUPPRESS)
+    parser.add_argument("--slices", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child)
+        child(args.child, [int(n) for n in args.slices.split(",")] if args.slices else None)
         return
-    results = [one_size(n, args.rows_per_day, args.chunk_rows) for n in args.sizes]
+    results = [
+        one_size(n, args.rows_per_day, args.chunk_rows, args.one_process) for n in args.sizes
+    ]
+    how = "all in one process" if args.one_process else "a process per slice"
     print(
-        f"\nbackground sync, slices of {args.rows_per_day:,} rows, chunks of "
+        f"\nbackground sync, slices of {args.rows_per_day:,} rows ({how}), chunks of "
         f"{args.chunk_rows:,} rows, state on PostgreSQL"
     )
     print(
