@@ -37,10 +37,10 @@ from syncflow_core.background import plan_background, progress, run_slice
 from syncflow_core.env import SyncEnv
 from syncflow_core.lease import LeaseHeldError
 from syncflow_core.observability import forward_logs, log_context
+from syncflow_dagster.assets import GROUP
 from syncflow_dagster.resources import SyncFlowResource
 from syncflow_dagster.tags import entity_tags
 
-GROUP = "syncflow_background"
 PLAN_JOB = "background_sync_schedule"
 BACKGROUND = "background"  # the value of the entity tag on background runs
 DAILY_CRON = "0 1 * * *"

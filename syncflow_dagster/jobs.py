@@ -16,7 +16,6 @@ import dagster as dg
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from syncflow_core.catalog import EntitySpec
-from syncflow_dagster.assets import GROUP
 from syncflow_dagster.maintenance_ops import chain, reconcile_op, redrive_op
 from syncflow_dagster.order import children_first, parents_first
 from syncflow_dagster.tags import entity_tags
@@ -32,7 +31,7 @@ def sync_jobs(catalog: Mapping[str, EntitySpec]) -> list[UnresolvedAssetJobDefin
     """``sync_all`` (every entity asset) and ``sync_<entity>`` for each."""
     every = dg.define_asset_job(
         SYNC_ALL,
-        selection=dg.AssetSelection.groups(GROUP),
+        selection=dg.AssetSelection.assets(*catalog),  # the background assets have their own jobs
         description="Sync every entity over the partition (or range), parents first.",
     )
     each = [
