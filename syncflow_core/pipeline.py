@@ -340,9 +340,13 @@ WHOLE_STATE_MIN_CHUNK = 20_000
 
 
 def _state_for(batch: Batch, records: pl.DataFrame) -> pl.DataFrame:
-    """The state rows a chunk's delta needs: looked up by key, or the whole entity's."""
+    """The state rows a chunk's delta needs: looked up by key, or the whole entity's.
+
+    A background slice always looks up by key: the whole state of a very large entity
+    would make its memory grow with the table (about 130 MB per million keys)."""
     store = batch.env.store
-    if batch.state_cache is None and records.height >= WHOLE_STATE_MIN_CHUNK:
+    whole = batch.kind != "background" and records.height >= WHOLE_STATE_MIN_CHUNK
+    if batch.state_cache is None and whole:
         count = store.sync_state.count(batch.entity)
         if count <= batch.env.settings.state_cache_rows:
             batch.state_cache = store.load_sync_state(batch.entity)

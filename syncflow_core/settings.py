@@ -87,6 +87,11 @@ class Settings(BaseSettings):
         description="rows of a background chunk: what is committed at once, and lost at most "
         "by a crash",
     )
+    background_entities: tuple[str, ...] = Field(
+        default=("items",),
+        description="the large entities synced in the background, one slice a day (each gets "
+        "an asset <entity>_background in Dagster)",
+    )
     partitions_start: dt.date = dt.date(2025, 1, 1)
     lease_seconds: int = Field(default=3600, ge=10)
 

@@ -19,6 +19,7 @@ import dagster as dg
 from syncflow_core.catalog import load_catalog
 from syncflow_core.settings import Settings
 from syncflow_dagster.assets import entity_assets
+from syncflow_dagster.background import background_definitions
 from syncflow_dagster.health_checks import health_job, health_schedule, system_health_checks
 from syncflow_dagster.io_managers import HandoffMemoryIOManager, HandoffParquetIOManager
 from syncflow_dagster.io_managers.parquet import default_base_dir
@@ -54,14 +55,21 @@ def build_definitions(
     jobs: list[Any] = sync_jobs(catalog)
     reconcile, redrive = reconcile_job(catalog), redrive_job(catalog)
     health = health_job(list(catalog))
+    unknown = [e for e in settings.background_entities if e not in catalog]
+    if unknown:
+        raise ValueError(f"SYNCFLOW_BACKGROUND_ENTITIES names {unknown}, not in the catalog")
+    background_assets, background_jobs, background_schedules = background_definitions(
+        settings.background_entities
+    )
     return dg.Definitions(
-        assets=entity_assets(catalog, daily_partitions(settings)),
+        assets=[*entity_assets(catalog, daily_partitions(settings)), *background_assets],
         asset_checks=[system_health_checks(list(catalog))],
-        jobs=[*jobs, reconcile, redrive, health],
+        jobs=[*jobs, reconcile, redrive, health, *background_jobs],
         schedules=[
             sync_today_schedule(jobs[0], order),
             reconcile_schedule(reconcile, order),
             health_schedule(health),
+            *background_schedules,
         ],
         sensors=[redrive_sensor(redrive, order)],
         resources={"syncflow": syncflow, HANDOFF_IO: handoff},

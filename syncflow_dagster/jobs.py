@@ -16,7 +16,6 @@ import dagster as dg
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from syncflow_core.catalog import EntitySpec
-from syncflow_dagster.assets import GROUP
 from syncflow_dagster.health_checks import health_check_keys
 from syncflow_dagster.maintenance_ops import chain, reconcile_op, redrive_op
 from syncflow_dagster.order import children_first, parents_first
@@ -35,7 +34,8 @@ def sync_jobs(catalog: Mapping[str, EntitySpec]) -> list[UnresolvedAssetJobDefin
     health = dg.AssetSelection.checks(*health_check_keys(list(catalog)))
     every = dg.define_asset_job(
         SYNC_ALL,
-        selection=dg.AssetSelection.groups(GROUP) - health,
+        # the background assets have their own jobs, the health checks the health job
+        selection=dg.AssetSelection.assets(*catalog) - health,
         description="Sync every entity over the partition (or range), parents first.",
     )
     each = [

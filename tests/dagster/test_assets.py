@@ -19,13 +19,14 @@ ENTITIES = ["items", "work_centers", "orders", "order_lines"]
 
 
 def materialize(dw: DagsterWorld, *, selection: list[str] | None = None, **kwargs: Any) -> Any:
-    """``dagster.materialize`` of the definitions' assets, with their resources."""
+    """``dagster.materialize`` of the definitions' entity assets (by default; the background
+    asset has partitions of its own), with their resources."""
     assets = list(dw.defs.assets or [])
     return dg.materialize(
         assets,  # type: ignore[arg-type]
         instance=dw.instance,
         resources=dict(dw.defs.resources or {}),
-        selection=selection,
+        selection=selection or ENTITIES,
         **kwargs,
     )
 

@@ -36,7 +36,7 @@ def defs() -> dg.Definitions:
 def test_one_asset_per_catalog_entity_named_after_it(defs: dg.Definitions) -> None:
     graph = defs.resolve_asset_graph()
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
-    assert keys == set(load_catalog())
+    assert keys == set(load_catalog()) | {"items_background"}  # + the large entity's
 
 
 def test_each_asset_is_the_nine_stages_and_its_checks(defs: dg.Definitions) -> None:
@@ -65,7 +65,30 @@ def test_lineage_children_depend_on_their_parents(defs: dg.Definitions) -> None:
         "work_centers": set(),
         "orders": set(),
         "order_lines": {"orders", "items"},
+        "items_background": set(),  # no lineage: a full load of items beside the syncs
     }
+
+
+def test_the_large_entities_get_a_background_asset_job_and_schedule() -> None:
+    settings = Settings(background_entities=("items", "orders"))
+    defs = build_definitions(settings, DagsterSettings())
+    for entity in ("items", "orders"):
+        asset = defs.resolve_assets_def(f"{entity}_background")
+        assert isinstance(asset.partitions_def, dg.DynamicPartitionsDefinition)
+        assert asset.partitions_def.name == f"{entity}_background_days"
+        assert asset.backfill_policy == dg.BackfillPolicy.single_run()
+        job = defs.resolve_job_def(f"{entity}_background_job")
+        assert job.tags[entity_tag(entity)] == "background"
+        schedule = defs.resolve_schedule_def(f"{entity}_background_daily")
+        assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
+    plan = defs.resolve_job_def("background_sync_schedule")
+    assert {n.name for n in plan.nodes} == {"plan_items_background", "plan_orders_background"}
+    sync_all = defs.resolve_job_def("sync_all")
+    assert "items_background" not in {
+        k.to_user_string() for k in sync_all.asset_layer.selected_asset_keys
+    }
+    with pytest.raises(ValueError, match="not in the catalog"):
+        build_definitions(Settings(background_entities=("nope",)), DagsterSettings())
 
 
 def test_daily_partitions_from_the_setting_up_to_today() -> None:
@@ -124,7 +147,10 @@ def test_no_secret_in_resource_config(defs: dg.Definitions) -> None:
     assert "dev-only" not in config
 
 
-@pytest.mark.parametrize("path", ["dagster.yaml", "deploy/dagster-postgres.yaml"])
+DEPLOY = ["deploy/dagster-postgres.yaml", "deploy/dagster-docker.yaml", "deploy/dagster-k8s.yaml"]
+
+
+@pytest.mark.parametrize("path", ["dagster.yaml", *DEPLOY])
 def test_dagster_yaml_limits_every_entity_to_one_run_per_partition(path: str) -> None:
     config = yaml.safe_load((ROOT / path).read_text())
     assert config["telemetry"] == {"enabled": False}
@@ -155,3 +181,14 @@ def test_the_module_exposes_definitions() -> None:
     import syncflow_dagster
 
     assert isinstance(syncflow_dagster.defs, dg.Definitions)
+
+
+@pytest.mark.parametrize("path", DEPLOY[1:])
+def test_the_multi_node_instances_differ_only_by_their_launcher(path: str) -> None:
+    postgres = yaml.safe_load((ROOT / DEPLOY[0]).read_text())
+    config = yaml.safe_load((ROOT / path).read_text())
+    launcher = config.pop("run_launcher")
+    assert config == postgres  # storage (postgres_url from the environment) and the queue
+    assert launcher["module"] in ("dagster_docker", "dagster_k8s")
+    names = launcher["config"].get("env_vars", [])
+    assert all("=" not in name for name in names)  # names only: values never in the file

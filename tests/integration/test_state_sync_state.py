@@ -170,3 +170,29 @@ def test_a_racing_insert_of_the_same_new_key_ends_as_an_update(state_url: str) -
     finally:
         first.dispose()
         second.dispose()
+
+
+@pytest.mark.postgres
+def test_keyed_load_probes_the_index_and_leaves_the_planner_as_it_was(pg_state_url: str) -> None:
+    """A chunk's keys are looked up by index probes however large the state (a hash join
+    would read all of it for every chunk); the caller's transaction keeps its settings."""
+    with StateStore(pg_state_url) as store:
+        frame = state_frame(3000, seed=5)
+        store.sync_state.upsert("work_centers", frame, batch_uid="b-probe")
+        wanted = frame["erp_key_hash"].head(100)
+        switched: list[str] = []
+
+        @sa.event.listens_for(store.engine, "before_cursor_execute")
+        def seen(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+            if "set_config" in statement and "enable_hashjoin" in str(parameters):
+                switched.append(str(parameters))
+
+        with store.transaction() as conn:
+            got = store.sync_state.load_keys("work_centers", wanted, conn=conn)
+            after = conn.exec_driver_sql("SHOW enable_hashjoin").scalar()
+        sa.event.remove(store.engine, "before_cursor_execute", seen)
+        assert sorted(got["erp_key_hash"].to_list()) == sorted(wanted.to_list())
+        assert after == "on"
+        assert len(switched) == 2  # off for the join, then back as it was
+        assert "off" in switched[0]
+        store.sync_state.delete("work_centers", frame["erp_key_hash"])

@@ -20,6 +20,7 @@ from syncflow_core.state.bulk.frames import frame_for, frame_schema, polars_type
 from syncflow_core.state.bulk.reading import read_frame, read_frame_adbc
 from syncflow_core.state.bulk.writing import (
     compile_for,
+    index_probes,
     insert_frame,
     staged,
     staged_keys,
@@ -30,6 +31,7 @@ __all__ = [
     "compile_for",
     "frame_for",
     "frame_schema",
+    "index_probes",
     "insert_frame",
     "polars_type",
     "read_frame",

@@ -186,7 +186,7 @@ def staged(
         conn.execute(sa.select(sa.func.set_config("work_mem", PG_WORK_MEM, True)))
         conn.execute(sa.text(f"ANALYZE {render_table(conn, tmp)}"))  # a name, no values
     if probe and is_postgres(conn) and frame.height <= PROBE_MAX_ROWS:
-        with _index_probes(conn):
+        with index_probes(conn):
             yield tmp
     else:
         yield tmp
@@ -194,9 +194,14 @@ def staged(
 
 
 @contextmanager
-def _index_probes(conn: Connection) -> Iterator[None]:
-    """Joins in this block probe indexes (no hash or merge joins), transaction-local, put
-    back as they were afterwards."""
+def index_probes(conn: Connection) -> Iterator[None]:
+    """On PostgreSQL, joins in this block probe indexes (no hash or merge joins): for a key
+    set joined to a table much bigger than it. Transaction-local, put back as they were
+    afterwards (``conn``'s transaction may go on); on an error the transaction is rolled
+    back, and these local settings with it. Elsewhere a no-op."""
+    if not is_postgres(conn):
+        yield
+        return
     saved = {
         setting: conn.execute(sa.select(sa.func.current_setting(setting))).scalar_one()
         for setting in PROBE_SETTINGS

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from syncflow_core.state.bulk import (
+    index_probes,
     insert_frame,
     read_frame,
     read_frame_adbc,
@@ -75,7 +76,10 @@ class SyncStateRepository(Repository):
                 .join(keys, keys.c.erp_key_hash == T.c.erp_key_hash)
                 .where(T.c.entity == entity)
             )
-            return read_frame(c, stmt)
+            # Probes at any key count: a chunk's keys against a state that may hold millions
+            # (a hash join would read every state row for each chunk).
+            with index_probes(c):
+                return read_frame(c, stmt)
 
     def upsert(
         self,

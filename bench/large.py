@@ -1,0 +1,241 @@
+"""Background sync of a large items table: does memory stay flat and throughput hold as the
+table grows?
+
+For each size (default 1M, 3M and 7M rows; about ``--rows-per-day`` rows of ERP activity
+a day, so 7M rows lie over 7 days), with fresh emulators (each in a process of its own;
+APISmith generates the rows from their index, it holds none) and a fresh PostgreSQL state
+database:
+
+1. a process plans the background sync (``plan_background``: a key-and-rowversion scan cut
+   into slices of ``--rows-per-day`` rows, one a day);
+2. the slices run back to back (``run_slice``, chunks of ``--chunk-rows`` rows, state
+   committed after each), each in a process of its own as the daily schedule runs them
+   (a run a day), or with ``--one-process`` all in one process, as a backfill's single
+   run does.
+
+Prints, per size, rows/s of the slices (wall time), rows per CPU second of the syncing
+process (less sensitive to other work on a shared machine) and the peak resident memory
+(``ru_maxrss``) of each process, then the ratios of the largest size to the smallest.
+Asserts nothing.
+
+    uv run python bench/large.py                       # 1M, 3M, 7M
+    uv run python bench/large.py 1000000 3000000      # some sizes only
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import os
+import resource
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+A_SECRET = "bench-apismith-secret-0123456789abcdef"  # bench-only
+H_SECRET = "bench-schedulehub-secret-0123456789ab"  # bench-only
+START = dt.date(2025, 1, 1)
+ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def peak_mb() -> float:
+    """This process's peak resident memory (Linux reports kB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process so far (all its threads)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def child(step: str, only: list[int] | None = None) -> None:
+    """One step in this process (settings from the environment): the plan, or the slices
+    ``only`` (default: all) back to back; prints a JSON line."""
+    from syncflow_core.background import plan_background, run_slice
+    from syncflow_core.env import SyncEnv
+    from syncflow_core.settings import Settings
+
+    started = time.perf_counter()
+    with SyncEnv.from_settings(Settings()) as env:
+        if step == "plan":
+            plan = plan_background(env, "items")
+            out: dict[str, Any] = {"rows": plan.rows, "slices": plan.slices.height}
+        else:
+            slices = []
+            plan_id = env.store.schedule.latest_plan_id("items")
+            assert plan_id is not None
+            count = env.store.schedule.plan(plan_id).height
+            for slice_no in only if only is not None else range(count):
+                began, cpu = time.perf_counter(), cpu_seconds()
+                result = run_slice(env, "items", slice_no, plan_id=plan_id)
+                assert result is not None, f"slice {slice_no} was done already"
+                assert result.status == "succeeded", result
+                seconds = time.perf_counter() - began
+                rows = result.metrics.rows_fetched
+                cpu = cpu_seconds() - cpu
+                slices.append({"rows": rows, "seconds": seconds, "cpu": cpu, "peak_mb": peak_mb()})
+                stages = result.metrics.stage_seconds
+                busiest = sorted(stages, key=stages.__getitem__, reverse=True)[:4]
+                shown = ", ".join(f"{name} {stages[name]:.1f}" for name in busiest)
+                print(
+                    f"    slice {slice_no}: {rows:,} rows, {rows / seconds:,.0f} rows/s, "
+                    f"{cpu:.1f} CPU s, peak {peak_mb():,.0f} MB (stage seconds: {shown})",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            out = {"rows": sum(s["rows"] for s in slices), "slices": slices}
+    out["seconds"] = time.perf_counter() - started
+    out["peak_mb"] = peak_mb()
+    print(json.dumps(out), flush=True)
+
+
+def run_child(
+    step: str, environment: dict[str, str], only: list[int] | None = None
+) -> dict[str, Any]:
+    chosen = ["--slices", ",".join(map(str, only))] if only is not None else []
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", step, *chosen],
+        env={**os.environ, **environment},
+        stdout=subprocess.PIPE,
+        text=True,
+        check=True,
+    )
+    answer: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return answer
+
+
+def sync_slices(environment: dict[str, str], slices: int, *, one_process: bool) -> dict[str, Any]:
+    """Every slice: in one process (a backfill as one run), or each in a process of its own
+    (the daily schedule: a run a day); the peak is the largest process's."""
+    if one_process:
+        return run_child("sync", environment)
+    runs = [run_child("sync", environment, [n]) for n in range(slices)]
+    return {
+        "rows": sum(r["rows"] for r in runs),
+        "slices": [s for r in runs for s in r["slices"]],
+        "peak_mb": max(r["peak_mb"] for r in runs),
+    }
+
+
+def one_size(rows: int, rows_per_day: int, chunk_rows: int, one_process: bool) -> dict[str, Any]:
+    from syncflow_core.emulators.apismith import ApiSmithConfig
+    from syncflow_core.emulators.apismith import create_app as apismith_app
+    from syncflow_core.emulators.schedulehub import ScheduleHubConfig
+    from syncflow_core.emulators.schedulehub import create_app as schedulehub_app
+    from syncflow_core.emulators.servers import run_in_process
+    from syncflow_core.state import StateStore
+
+    work = Path(tempfile.mkdtemp(prefix="sf-large-"))
+    database = f"sf_large_{secrets.token_hex(4)}"
+    with psycopg.connect(ADMIN, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{database}"')
+    state_url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{database}"
+    with StateStore(state_url) as store:
+        store.upgrade()
+    days = max(1, math.ceil(rows / rows_per_day))
+    sizes = {"items": rows, "work_centers": 10, "orders": 10, "order_lines": 10}
+    erp = run_in_process(
+        apismith_app,
+        ApiSmithConfig(sizes=sizes, days=days, start_day=START, jwt_secret=A_SECRET),
+    )
+    hub = run_in_process(
+        schedulehub_app, ScheduleHubConfig(storage=str(work / "hub.db"), jwt_secret=H_SECRET)
+    )
+    environment = {
+        "SYNCFLOW_DATABASE_URL": state_url,
+        "SYNCFLOW_APISMITH_URL": erp.url,
+        "SYNCFLOW_APISMITH_JWT_SECRET": A_SECRET,
+        "SYNCFLOW_SCHEDULEHUB_URL": hub.url,
+        "SYNCFLOW_SCHEDULEHUB_JWT_SECRET": H_SECRET,
+        "SYNCFLOW_ROWS_PER_DAY": str(rows_per_day),
+        "SYNCFLOW_BACKGROUND_CHUNK_ROWS": str(chunk_rows),
+    }
+    try:
+        print(f"{rows:,} items over {days} days", file=sys.stderr, flush=True)
+        plan = run_child("plan", environment)
+        print(
+            f"  plan: {plan['slices']} slices in {plan['seconds']:.1f} s, "
+            f"peak {plan['peak_mb']:,.0f} MB",
+            file=sys.stderr,
+            flush=True,
+        )
+        sync = sync_slices(environment, plan["slices"], one_process=one_process)
+    finally:
+        erp.stop()
+        hub.stop()
+        with psycopg.connect(ADMIN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    seconds = sum(s["seconds"] for s in sync["slices"])
+    cpu = sum(s["cpu"] for s in sync["slices"])
+    return {
+        "rows": rows,
+        "slices": len(sync["slices"]),
+        "synced": sync["rows"],
+        "seconds": seconds,
+        "rows_per_second": sync["rows"] / seconds if seconds else 0.0,
+        "rows_per_cpu_second": sync["rows"] / cpu if cpu else 0.0,
+        "sync_peak_mb": sync["peak_mb"],
+        "plan_seconds": plan["seconds"],
+        "plan_peak_mb": plan["peak_mb"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("sizes", nargs="*", type=int, default=[1_000_000, 3_000_000, 7_000_000])
+    parser.add_argument("--rows-per-day", type=int, default=1_000_000)
+    parser.add_argument("--chunk-rows", type=int, default=100_000)
+    parser.add_argument(
+        "--one-process",
+        action="store_true",
+        help="run every slice in one process (a backfill as one run); default: a process per "
+        "slice (the daily schedule, a run a day)",
+    )
+    parser.add_argument("--child", choices=["plan", "sync"], help=argparse.SUPPRESS)
+    parser.add_argument("--slices", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, [int(n) for n in args.slices.split(",")] if args.slices else None)
+        return
+    results = [
+        one_size(n, args.rows_per_day, args.chunk_rows, args.one_process) for n in args.sizes
+    ]
+    how = "all in one process" if args.one_process else "a process per slice"
+    print(
+        f"\nbackground sync, slices of {args.rows_per_day:,} rows ({how}), chunks of "
+        f"{args.chunk_rows:,} rows, state on PostgreSQL"
+    )
+    print(
+        f"{'rows':>10}  {'slices':>6}  {'synced':>10}  {'seconds':>8}  {'rows/s':>8}  "
+        f"{'rows/CPU s':>10}  {'sync peak MB':>12}  {'plan s':>7}  {'plan peak MB':>12}"
+    )
+    for r in results:
+        print(
+            f"{r['rows']:>10,}  {r['slices']:>6}  {r['synced']:>10,}  {r['seconds']:>8.1f}  "
+            f"{r['rows_per_second']:>8,.0f}  {r['rows_per_cpu_second']:>10,.0f}  "
+            f"{r['sync_peak_mb']:>12,.0f}  "
+            f"{r['plan_seconds']:>7.1f}  {r['plan_peak_mb']:>12,.0f}"
+        )
+    if len(results) > 1:
+        small, large = results[0], results[-1]
+        label = f"{large['rows'] / 1e6:g}M/{small['rows'] / 1e6:g}M"
+        print(
+            f"\nratios {label}: rows/s {large['rows_per_second'] / small['rows_per_second']:.3f}, "
+            f"rows per CPU second "
+            f"{large['rows_per_cpu_second'] / small['rows_per_cpu_second']:.3f}, "
+            f"sync peak memory {large['sync_peak_mb'] / small['sync_peak_mb']:.3f}, "
+            f"plan peak memory {large['plan_peak_mb'] / small['plan_peak_mb']:.3f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
