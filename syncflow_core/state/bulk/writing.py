@@ -215,12 +215,19 @@ def index_probes(conn: Connection) -> Iterator[None]:
 
 @contextmanager
 def staged_keys(
-    conn: Connection, name: str, column: str, values: pl.Series | Sequence[Any], type_: Any
+    conn: Connection,
+    name: str,
+    column: str,
+    values: pl.Series | Sequence[Any],
+    type_: Any,
+    *,
+    probe: bool = True,
 ) -> Iterator[sa.Table]:
     """A temporary one-column table of the distinct ``values`` (a key set to join against),
-    in order: index probes for sorted keys walk the index instead of jumping about."""
+    in order: index probes for sorted keys walk the index instead of jumping about.
+    ``probe=False``: the caller chooses the join itself (see :func:`index_probes`)."""
     series = pl.Series(column, values).unique().sort()
-    with staged(conn, name, series.to_frame(), {column: type_}, probe=True) as tmp:
+    with staged(conn, name, series.to_frame(), {column: type_}, probe=probe) as tmp:
         yield tmp
 
 
