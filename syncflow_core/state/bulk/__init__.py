@@ -10,7 +10,8 @@
   SQLAlchemy processing per value); on PostgreSQL a whole entity's committed state comes
   over ADBC instead (Arrow: about 3x faster still).
 - Key sets (a chunk's keys, ids) are staged in a temporary table (:func:`staged_keys`) and
-  joined, never spelled out as parameters.
+  joined, never spelled out as parameters; updates of queue rows by key or id bind one
+  array on PostgreSQL instead (:func:`key_set`: index probes whatever the statistics say).
 
 Every statement is built with SQLAlchemy Core (or ``text()`` naming only our own tables),
 values always bound; COPY carries values in its data stream.
@@ -22,6 +23,7 @@ from syncflow_core.state.bulk.writing import (
     compile_for,
     index_probes,
     insert_frame,
+    key_set,
     staged,
     staged_keys,
     upsert_frame,
@@ -33,6 +35,7 @@ __all__ = [
     "frame_schema",
     "index_probes",
     "insert_frame",
+    "key_set",
     "polars_type",
     "read_frame",
     "read_frame_adbc",

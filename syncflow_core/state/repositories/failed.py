@@ -32,7 +32,7 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from syncflow_core.state.bulk import insert_frame, read_frame, staged, staged_keys
+from syncflow_core.state.bulk import insert_frame, key_set, read_frame, staged
 from syncflow_core.state.clock import naive_utc, utcnow
 from syncflow_core.state.errors import FrameShapeError
 from syncflow_core.state.repositories.base import Repository
@@ -220,14 +220,14 @@ class FailedRecordRepository(Repository):
         failures are moot."""
         with (
             self._write(conn) as c,
-            staged_keys(c, "keys", "erp_key_hash", key_hashes, KEY_HASH) as keys,
+            key_set(c, "keys", "erp_key_hash", key_hashes, KEY_HASH) as is_one_of,
         ):
             stmt = (
                 sa.update(T)
                 .where(
                     T.c.entity == entity,
                     T.c.status == "open",
-                    T.c.erp_key_hash.in_(sa.select(keys.c.erp_key_hash)),
+                    is_one_of(T.c.erp_key_hash),
                 )
                 .values(self._closing("resolved", batch_uid, now))
             )
@@ -269,7 +269,7 @@ class FailedRecordRepository(Repository):
             else_=sa.null(),
         )
         exhausted = attempts >= len(delays_seconds)
-        with self._write(conn) as c, staged(c, "retries", rows, types, probe=True) as tmp:
+        with self._write(conn) as c, staged(c, "retries", rows, types) as tmp:
             values: dict[str, Any] = {
                 "retry_count": attempts,
                 "next_retry_at": sa.case((exhausted, sa.null()), else_=next_at),
@@ -307,10 +307,10 @@ class FailedRecordRepository(Repository):
         """Make these open or dead records due at ``now`` (open again): a retry asked for
         by a person. Resolved records stay resolved. Returns records changed."""
         now = naive_utc(now or utcnow())
-        with self._write(conn) as c, staged_keys(c, "ids", "id", ids, sa.BigInteger()) as keys:
+        with self._write(conn) as c, key_set(c, "ids", "id", ids, sa.BigInteger()) as is_one_of:
             stmt = (
                 sa.update(T)
-                .where(T.c.id.in_(sa.select(keys.c.id)), T.c.status.in_(["open", "dead"]))
+                .where(is_one_of(T.c.id), T.c.status.in_(["open", "dead"]))
                 .values(status="open", next_retry_at=now, updated_at=now)
             )
             return int(c.execute(stmt).rowcount)
@@ -321,10 +321,10 @@ class FailedRecordRepository(Repository):
         """Open records among ``ids`` wait for a person: no automatic retry
         (``next_retry_at`` null). Returns records changed."""
         now = naive_utc(now or utcnow())
-        with self._write(conn) as c, staged_keys(c, "ids", "id", ids, sa.BigInteger()) as keys:
+        with self._write(conn) as c, key_set(c, "ids", "id", ids, sa.BigInteger()) as is_one_of:
             stmt = (
                 sa.update(T)
-                .where(T.c.id.in_(sa.select(keys.c.id)), T.c.status == "open")
+                .where(is_one_of(T.c.id), T.c.status == "open")
                 .values(next_retry_at=None, updated_at=now)
             )
             return int(c.execute(stmt).rowcount)
@@ -342,10 +342,10 @@ class FailedRecordRepository(Repository):
         if not reason.strip():
             raise ValueError("resolving by hand needs a reason")
         now = naive_utc(now or utcnow())
-        with self._write(conn) as c, staged_keys(c, "ids", "id", ids, sa.BigInteger()) as keys:
+        with self._write(conn) as c, key_set(c, "ids", "id", ids, sa.BigInteger()) as is_one_of:
             stmt = (
                 sa.update(T)
-                .where(T.c.id.in_(sa.select(keys.c.id)), T.c.status.in_(["open", "dead"]))
+                .where(is_one_of(T.c.id), T.c.status.in_(["open", "dead"]))
                 .values(status="resolved", next_retry_at=None, resolution=reason, updated_at=now)
             )
             return int(c.execute(stmt).rowcount)
@@ -358,10 +358,10 @@ class FailedRecordRepository(Repository):
         now: dt.datetime | None,
         conn: Connection | None,
     ) -> int:
-        with self._write(conn) as c, staged_keys(c, "ids", "id", ids, sa.BigInteger()) as keys:
+        with self._write(conn) as c, key_set(c, "ids", "id", ids, sa.BigInteger()) as is_one_of:
             stmt = (
                 sa.update(T)
-                .where(T.c.id.in_(sa.select(keys.c.id)), T.c.status == "open")
+                .where(is_one_of(T.c.id), T.c.status == "open")
                 .values(self._closing(status, batch_uid, now))
             )
             return int(c.execute(stmt).rowcount)

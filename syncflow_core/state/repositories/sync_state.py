@@ -69,7 +69,7 @@ class SyncStateRepository(Repository):
         """Only the rows of these key hashes (a chunk's delta, a parent lookup)."""
         with (
             self._read(conn) as c,
-            staged_keys(c, "keys", "erp_key_hash", key_hashes, KEY_HASH, probe=False) as keys,
+            staged_keys(c, "keys", "erp_key_hash", key_hashes, KEY_HASH) as keys,
         ):
             stmt = (
                 sa.select(*(T.c[name] for name in STATE_COLUMNS))
