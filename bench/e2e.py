@@ -53,6 +53,7 @@ from syncflow_core.emulators.schedulehub import create_app as schedulehub_app  #
 from syncflow_core.emulators.schedulehub_service import ScheduleHubConfig  # noqa: E402
 from syncflow_core.emulators.servers import run_in_process  # noqa: E402
 from syncflow_core.ingest import encode_bodies  # noqa: E402
+from syncflow_core.metrics import OUTCOMES  # noqa: E402
 from syncflow_core.normalize.batch import prepare  # noqa: E402
 from syncflow_core.settings import Settings  # noqa: E402
 from syncflow_core.track import record_fields  # noqa: E402
@@ -122,25 +123,10 @@ def report(label: str, wall: float, m: dict[str, Any], writes: int, peak: float)
     stages.pop("work", None)
     fetched = int(m.get("rows_fetched", 0))
     print(f"\n{label}: {wall:6.2f} s wall, {fetched:,} rows fetched, {fetched / wall:,.0f} rows/s")
-    print(
-        "  inserted {rows_inserted:,}  updated {rows_updated:,}  deleted {rows_deleted:,}  "
-        "skipped {rows_skipped:,}  failed {rows_failed:,}  pending {rows_pending:,}".format(
-            **{k: int(m.get(k, 0)) for k in OUTCOME_KEYS}
-        )
-    )
+    print("  " + "  ".join(f"{k.removeprefix('rows_')} {int(m.get(k, 0)):,}" for k in OUTCOMES))
     print(f"  writes to ScheduleHub: {writes:,}")
     print("  stage seconds: " + "  ".join(f"{k} {float(v):.2f}" for k, v in stages.items()))
     print(f"  peak memory (this process, the run included): {peak:,.0f} MB")
-
-
-OUTCOME_KEYS = (
-    "rows_inserted",
-    "rows_updated",
-    "rows_deleted",
-    "rows_skipped",
-    "rows_failed",
-    "rows_pending",
-)
 
 
 PROFILE: list[str] = []
