@@ -85,10 +85,11 @@ def sqlite_url(tmp_path: Path) -> str:
 
 @contextmanager
 def dagster_world(
-    state_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    state_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **options: Any
 ) -> Iterator[DagsterWorld]:
-    """Emulators, the state at ``state_url``, the environment and the definitions."""
-    with world(state_url, tmp_path) as w:
+    """Emulators, the state at ``state_url``, the environment and the definitions;
+    ``options`` go to :func:`tests.support.world.world` (``sizes`` ...)."""
+    with world(state_url, tmp_path, **options) as w:
         for name, value in environment_of(w, state_url).items():
             monkeypatch.setenv(name, value)
         monkeypatch.delenv("SYNCFLOW_DAGSTER_EXECUTOR", raising=False)

@@ -16,10 +16,8 @@ import pytest
 
 from syncflow_core.state import StateStore
 from syncflow_dagster.background import BACKGROUND, PLAN_JOB
-from syncflow_dagster.definitions import build_definitions
 from syncflow_dagster.tags import entity_tag
-from tests.dagster.conftest import DagsterWorld, environment_of
-from tests.support.world import world
+from tests.dagster.conftest import DagsterWorld, dagster_world
 
 DAYS = "items_background_days"
 PLAN = {"rows_per_day": 400, "chunk_rows": 150, "first_day": "2025-01-01"}
@@ -34,16 +32,8 @@ def pg_dworld(
     url = pg_database_factory()
     with StateStore(url) as store:
         store.upgrade()
-    with world(url, tmp_path, sizes=SIZES) as w:
-        for name, value in environment_of(w, url).items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.delenv("SYNCFLOW_DAGSTER_EXECUTOR", raising=False)
-        home = tmp_path / "dagster_home"
-        home.mkdir()
-        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-        monkeypatch.setenv("DAGSTER_HOME", str(home))
-        with dg.DagsterInstance.get() as instance:
-            yield DagsterWorld(w, build_definitions(), instance, home)
+    with dagster_world(url, tmp_path, monkeypatch, sizes=SIZES) as dw:
+        yield dw
 
 
 def plan(dw: DagsterWorld, **config: Any) -> dg.ExecuteInProcessResult:
