@@ -5,10 +5,11 @@
 ...     result.metrics.rows_inserted
 
 A batch is opened (a ``sync_batches`` row and a lease on its windows), then its chunks are
-pulled through the stages one at a time: fetch → normalize → validate → map → identity →
-delta → resolve → ingest → track. Each stage is a function of (batch, chunk); the Dagster
-layer gives each its own op and passes the lazy :class:`ChunkStream` between them, so a
-chunk's state is committed before the next chunk is fetched. :func:`finish` closes the
+pulled through the stages: fetch → normalize → validate → map → identity → delta →
+resolve → ingest → track. Each stage is a function of (batch, chunk); the Dagster layer
+gives each its own op and passes the lazy :class:`ChunkStream` between them. Chunks' state
+is committed in order; the source side and the ScheduleHub side may run up to
+``pipeline_depth`` chunks ahead of it, each in a thread (:func:`overlap`). :func:`finish` closes the
 batch: the accounting invariant, the ``sync_batches`` row, the lease.
 """
 
@@ -425,9 +426,17 @@ THREAD_BREAKS = frozenset({"identity", "ingest"})
 def apply_stage(batch: Batch, stream: ChunkStream[Chunk], name: str) -> ChunkStream[Chunk]:
     """``stream`` through stage ``name`` (lazily), running ahead in a thread of its own
     after the stages of ``THREAD_BREAKS`` when ``pipeline_depth`` > 0."""
-    mapped = stream.map(name, _bound(STAGE_FUNCTIONS[name], batch))
+    return overlap(batch, stream.map(name, _bound(STAGE_FUNCTIONS[name], batch)), name)
+
+
+def overlap(batch: Batch, stream: ChunkStream[Chunk], name: str) -> ChunkStream[Chunk]:
+    """``stream`` (just through stage ``name``) run ahead in a thread of its own when
+    ``name`` is one of ``THREAD_BREAKS`` and ``pipeline_depth`` > 0; else ``stream``.
+
+    Whoever chains the stages (:func:`stages`, or the Dagster stage ops) calls it after
+    each, so every way of running a batch overlaps its stages the same way."""
     depth = batch.env.settings.pipeline_depth
-    return mapped.ahead(depth, name=name) if depth and name in THREAD_BREAKS else mapped
+    return stream.ahead(depth, name=name) if depth and name in THREAD_BREAKS else stream
 
 
 def stages(batch: Batch) -> ChunkStream[Chunk]:

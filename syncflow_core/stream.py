@@ -15,6 +15,7 @@ True
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import queue
 import threading
@@ -128,7 +129,12 @@ class ChunkStream(Generic[T]):
                 items.put(("error", exc))
 
         def consume() -> Iterator[T]:
-            thread = threading.Thread(target=produce, name=f"{self.name}-{name}", daemon=True)
+            # the producer runs in a copy of the consumer's context: its log lines carry
+            # the same correlation fields (``observability.log_context``)
+            context = contextvars.copy_context()
+            thread = threading.Thread(
+                target=context.run, args=(produce,), name=f"{self.name}-{name}", daemon=True
+            )
             thread.start()
             try:
                 while True:

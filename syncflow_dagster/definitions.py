@@ -5,7 +5,8 @@ schedules and sensor, and the resources. How the stage ops run is chosen here by
 environment, never in the assets:
 
 - ``SYNCFLOW_DAGSTER_EXECUTOR=in_process`` (default): one process; handoffs in memory;
-  each chunk streams through all nine stages before the next is fetched.
+  each chunk streams through all nine stages (the source side and the ScheduleHub side a
+  chunk ahead of the state writes, in threads: ``pipeline_depth``).
 - ``SYNCFLOW_DAGSTER_EXECUTOR=multiprocess``: a process per op; handoffs as Parquet files
   under ``SYNCFLOW_DAGSTER_HANDOFF_DIR``.
 """

@@ -2,8 +2,11 @@
 
 In a run on the in-process executor nothing is computed when a stage op returns: each op
 adds its stage to the stream (:meth:`Handoff.then`), and the track op pulls the stream,
-chunk by chunk through all nine stages, committing each chunk's state before the next is
-fetched. Memory stays bounded by the chunk size, and each stage keeps its own seconds.
+chunk by chunk through all nine stages, committing chunks' state in order. As in the core
+pipeline (``pipeline.overlap``), the source side (fetch to identity) and the ScheduleHub side
+(delta to ingest) each run in a thread of their own up to ``pipeline_depth`` chunks ahead of
+the state writes. Memory stays bounded by the chunk size and that depth, and each stage
+keeps its own seconds.
 
 >>> Handoff.__dataclass_fields__.keys()
 dict_keys(['batch', 'stream'])
@@ -14,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from syncflow_core import pipeline
 from syncflow_core.pipeline import Batch
 from syncflow_core.stream import Chunk, ChunkStream
 from syncflow_dagster import progress
@@ -36,4 +40,4 @@ class Handoff:
             progress.board.enter(entity, stage, chunk)
             return fn(batch, chunk)
 
-        return Handoff(batch, self.stream.map(stage, run))
+        return Handoff(batch, pipeline.overlap(batch, self.stream.map(stage, run), stage))

@@ -61,3 +61,18 @@ def test_a_consumer_that_stops_stops_the_producer() -> None:
     time.sleep(0.3)
     assert len(produced) < 10
     assert not [t for t in threading.enumerate() if t.name.startswith("t-stage")]
+
+
+def test_the_producer_logs_in_the_consumers_context() -> None:
+    from syncflow_core.observability.logcontext import current_log_context, log_context
+
+    seen: list[tuple[str, object]] = []
+
+    def note(x: int) -> int:
+        seen.append((threading.current_thread().name, current_log_context().get("batch_uid")))
+        return x
+
+    stream = ChunkStream("t", iter(range(3))).map("up", note).ahead(1, name="up")
+    with log_context(batch_uid="b-7"):
+        assert list(stream) == [0, 1, 2]
+    assert seen == [("t-up", "b-7")] * 3
