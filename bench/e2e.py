@@ -118,7 +118,24 @@ def run_sync(
     return {k: getattr(v, "value", v) for k, v in metadata.items()}
 
 
-def report(label: str, wall: float, m: dict[str, Any], writes: int, peak: float) -> None:
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process so far (every thread; not the emulators
+    or PostgreSQL, which run in processes of their own)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds every core of the machine has spent busy (not idle or waiting on I/O)
+    since boot: the emulators, PostgreSQL and this process together."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def report(
+    label: str, wall: float, m: dict[str, Any], writes: int, peak: float, cpu: tuple[float, float]
+) -> None:
     stages = {k.removeprefix("seconds_"): v for k, v in m.items() if k.startswith("seconds_")}
     stages.pop("work", None)
     fetched = int(m.get("rows_fetched", 0))
@@ -127,14 +144,24 @@ def report(label: str, wall: float, m: dict[str, Any], writes: int, peak: float)
     print(f"  writes to ScheduleHub: {writes:,}")
     print("  stage seconds: " + "  ".join(f"{k} {float(v):.2f}" for k, v in stages.items()))
     print(f"  peak memory (this process, the run included): {peak:,.0f} MB")
+    own, busy = cpu
+    per_cpu = f", {fetched / own:,.0f} rows per CPU second" if own > 0 else ""
+    print(f"  CPU of this process (Dagster and SyncFlow): {own:.2f} s{per_cpu}")
+    print(
+        f"  CPU of the whole machine (emulators and PostgreSQL too): {busy:.2f} s of "
+        f"{(os.cpu_count() or 1) * wall:.2f} s available"
+    )
 
 
 PROFILE: list[str] = []
 
 
-def measured(work: Callable[[], Any]) -> tuple[Any, float, float]:
+def measured(work: Callable[[], Any]) -> tuple[Any, float, float, tuple[float, float]]:
+    """``work()``, its wall seconds, this process's peak RSS (MB), and the CPU seconds of
+    this process and of the whole machine."""
     profiler = cProfile.Profile() if PROFILE else None
     with PeakRss() as peak:
+        cpu, busy = cpu_seconds(), machine_busy_seconds()
         started = time.perf_counter()
         if profiler is not None:
             profiler.enable()
@@ -142,10 +169,11 @@ def measured(work: Callable[[], Any]) -> tuple[Any, float, float]:
         if profiler is not None:
             profiler.disable()
         wall = time.perf_counter() - started
+        cpu, busy = cpu_seconds() - cpu, machine_busy_seconds() - busy
     if profiler is not None:
         stats = pstats.Stats(profiler)
         stats.sort_stats(PROFILE[0]).print_stats(30)
-    return out, wall, peak.mb
+    return out, wall, peak.mb, (cpu, busy)
 
 
 def transport_floor(settings: Settings, systems: Emulators, workdir: Path) -> tuple[float, float]:
@@ -249,14 +277,16 @@ def main() -> None:
                 walls: dict[str, float] = {}
                 for label in ("(a) initial full load", "(b) no-change re-sync"):
                     before = written(systems)
-                    m, wall, peak = measured(lambda: run_sync(defs, instance, first, last))
-                    report(label, wall, m, written(systems) - before, peak)
+                    m, wall, peak, cpu = measured(lambda: run_sync(defs, instance, first, last))
+                    report(label, wall, m, written(systems) - before, peak, cpu)
                     walls[label[:3]] = wall
                 changed = systems.activity(ENTITY, change=options.items // 100)
                 print(f"\nERP activity: {changed}")
                 before = written(systems)
-                m, wall, peak = measured(lambda: run_sync(defs, instance, first, last))
-                report("(c) re-sync after 1 % changed", wall, m, written(systems) - before, peak)
+                m, wall, peak, cpu = measured(lambda: run_sync(defs, instance, first, last))
+                report(
+                    "(c) re-sync after 1 % changed", wall, m, written(systems) - before, peak, cpu
+                )
                 walls["(c)"] = wall
             fetch, post = transport_floor(settings, systems, workdir)
             floor = fetch + post

@@ -418,9 +418,11 @@ def track(batch: Batch, chunk: Chunk) -> Chunk:
 
 
 #: where the stages hand over to a thread of their own (see ``ChunkStream.ahead``): the
-#: source side (fetch to identity), the ScheduleHub side (delta to ingest) and the state
-#: writes (track) overlap, chunk after chunk
-THREAD_BREAKS = frozenset({"identity", "ingest"})
+#: source side (fetch to identity), the state lookups (delta), the ScheduleHub side
+#: (resolve and ingest) and the state writes (track) overlap, chunk after chunk. Delta has
+#: a thread of its own because its lookups grow with the state (a background slice of a
+#: large table probes millions of keys) while ingest waits on ScheduleHub.
+THREAD_BREAKS = frozenset({"identity", "delta", "ingest"})
 
 
 def apply_stage(batch: Batch, stream: ChunkStream[Chunk], name: str) -> ChunkStream[Chunk]:

@@ -164,8 +164,11 @@ def _write_state(batch: Batch, synced: pl.DataFrame, conn: Connection) -> None:
 def _settle_queues(batch: Batch, done: pl.Series, conn: Connection) -> None:
     """Keys that went through leave both queues; children waiting for them wake up.
 
-    The queues are small next to a chunk, so their keys are read and intersected here,
-    and only the matches are written.
+    The parked queues are small next to a chunk: their keys are read and intersected
+    here, and only the matches are written. The dead-letter queue may not be (a source
+    with a share of bad rows leaves that share open, table-wide): when it has any open
+    record, the chunk's keys go to the database in one update, which probes the queue's
+    index by key, so the cost follows the chunk and not the queue.
     """
     store, entity = batch.env.store, batch.entity
 
@@ -175,9 +178,8 @@ def _settle_queues(batch: Batch, done: pl.Series, conn: Connection) -> None:
     parked = among(store.pending.keys(entity, conn=conn))
     if parked.len():
         store.pending.remove(entity, parked, conn=conn)
-    failed = among(store.failed.open_keys(entity, conn=conn))
-    if failed.len():
-        store.failed.resolve_keys(entity, failed, conn=conn)
+    if store.failed.any_open(entity, conn=conn):
+        store.failed.resolve_keys(entity, done, batch_uid=batch.uid, conn=conn)
     if _has_children(batch):
         awaited = among(store.pending.awaited(entity, conn=conn))
         if awaited.len():

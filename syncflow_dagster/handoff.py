@@ -3,10 +3,10 @@
 In a run on the in-process executor nothing is computed when a stage op returns: each op
 adds its stage to the stream (:meth:`Handoff.then`), and the track op pulls the stream,
 chunk by chunk through all nine stages, committing chunks' state in order. As in the core
-pipeline (``pipeline.overlap``), the source side (fetch to identity) and the ScheduleHub side
-(delta to ingest) each run in a thread of their own up to ``pipeline_depth`` chunks ahead of
-the state writes. Memory stays bounded by the chunk size and that depth, and each stage
-keeps its own seconds.
+pipeline (``pipeline.overlap``), the source side (fetch to identity), the state lookups
+(delta) and the ScheduleHub side (resolve and ingest) each run in a thread of their own up
+to ``pipeline_depth`` chunks ahead of the state writes. Memory stays bounded by the chunk
+size and that depth, and each stage keeps its own seconds.
 
 >>> Handoff.__dataclass_fields__.keys()
 dict_keys(['batch', 'stream'])

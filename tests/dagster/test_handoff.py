@@ -40,10 +40,11 @@ def _threads_per_stage(depth: int) -> dict[str, set[str]]:
 def test_the_stages_run_in_the_core_pipelines_threads(depth: int) -> None:
     threads = _threads_per_stage(depth)
     main = threading.current_thread().name
-    assert {"identity", "ingest"} == THREAD_BREAKS
+    assert {"identity", "delta", "ingest"} == THREAD_BREAKS
     for name in ("normalize", "validate", "map", "identity"):
         assert threads[name] == {"items-identity"}, name
-    for name in ("delta", "resolve", "ingest"):
+    assert threads["delta"] == {"items-delta"}
+    for name in ("resolve", "ingest"):
         assert threads[name] == {"items-ingest"}, name
     assert threads["track"] == {main}
 

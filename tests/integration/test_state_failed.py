@@ -145,6 +145,16 @@ def test_resolve_keys_closes_every_open_failure_of_those_keys(store: StateStore)
     assert store.failed.counts(entity="orders") == {"open": 5}
 
 
+def test_any_open_sees_only_open_records_with_a_key(store: StateStore) -> None:
+    assert not store.failed.any_open("items")
+    store.failed.add("items", prepared_failed(3), "b1", now=T0)
+    assert store.failed.any_open("items")
+    assert not store.failed.any_open("orders")
+    keyed = store.failed.find(entity="items").filter(pl.col("erp_key_hash").is_not_null())
+    store.failed.resolve(keyed["id"].to_list())
+    assert not store.failed.any_open("items")  # a keyless open record cannot be resolved by key
+
+
 def test_a_frame_without_the_required_columns_is_refused(store: StateStore) -> None:
     with pytest.raises(FrameShapeError):
         store.failed.add("items", prepared_failed(1).drop("error_type"), "b")
