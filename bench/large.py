@@ -20,6 +20,7 @@ Asserts nothing.
 
     uv run python bench/large.py                       # 1M, 3M, 7M
     uv run python bench/large.py 1000000 3000000      # some sizes only
+    uv run python bench/large.py --admin-url postgresql://postgres@127.0.0.1:5433/postgres
 """
 
 from __future__ import annotations
@@ -44,6 +45,24 @@ A_SECRET = "bench-apismith-secret-0123456789abcdef"  # bench-only
 H_SECRET = "bench-schedulehub-secret-0123456789ab"  # bench-only
 START = dt.date(2025, 1, 1)
 ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+#: the PostgreSQL settings that decide how the state's writes scale (docs/operations.md)
+PG_SETTINGS = ("shared_buffers", "max_wal_size", "wal_compression", "checkpoint_timeout")
+
+
+def server_settings(admin: str) -> str:
+    """The settings of ``PG_SETTINGS`` on the server of ``admin``, as ``name=value`` text."""
+    with psycopg.connect(admin) as conn:
+        values = {
+            name: conn.execute("SELECT current_setting(%s)", (name,)).fetchone()
+            for name in PG_SETTINGS
+        }
+    return ", ".join(f"{name}={v[0] if v else '?'}" for name, v in values.items())
+
+
+def database_url(admin: str, database: str) -> str:
+    """The SQLAlchemy URL of ``database`` on the server of the libpq URL ``admin``."""
+    server = admin.split("://", 1)[1].rsplit("/", 1)[0]
+    return f"postgresql+psycopg://{server}/{database}"
 
 
 def peak_mb() -> float:
@@ -126,7 +145,9 @@ def sync_slices(environment: dict[str, str], slices: int, *, one_process: bool) 
     }
 
 
-def one_size(rows: int, rows_per_day: int, chunk_rows: int, one_process: bool) -> dict[str, Any]:
+def one_size(
+    rows: int, rows_per_day: int, chunk_rows: int, one_process: bool, admin: str
+) -> dict[str, Any]:
     from syncflow_core.emulators.apismith import ApiSmithConfig
     from syncflow_core.emulators.apismith import create_app as apismith_app
     from syncflow_core.emulators.schedulehub import ScheduleHubConfig
@@ -136,9 +157,9 @@ def one_size(rows: int, rows_per_day: int, chunk_rows: int, one_process: bool) -
 
     work = Path(tempfile.mkdtemp(prefix="sf-large-"))
     database = f"sf_large_{secrets.token_hex(4)}"
-    with psycopg.connect(ADMIN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{database}"')
-    state_url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{database}"
+    with psycopg.connect(admin, autocommit=True) as server:
+        server.execute(f'CREATE DATABASE "{database}"')
+    state_url = database_url(admin, database)
     with StateStore(state_url) as store:
         store.upgrade()
     days = max(1, math.ceil(rows / rows_per_day))
@@ -172,8 +193,8 @@ def one_size(rows: int, rows_per_day: int, chunk_rows: int, one_process: bool) -
     finally:
         erp.stop()
         hub.stop()
-        with psycopg.connect(ADMIN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        with psycopg.connect(admin, autocommit=True) as server:
+            server.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
     seconds = sum(s["seconds"] for s in sync["slices"])
     cpu = sum(s["cpu"] for s in sync["slices"])
     return {
@@ -200,19 +221,28 @@ def main() -> None:
         help="run every slice in one process (a backfill as one run); default: a process per "
         "slice (the daily schedule, a run a day)",
     )
+    parser.add_argument(
+        "--admin-url",
+        default=ADMIN,
+        help="libpq URL of the PostgreSQL server for the state (a database is created and "
+        f"dropped on it per size; default {ADMIN})",
+    )
     parser.add_argument("--child", choices=["plan", "sync"], help=argparse.SUPPRESS)
     parser.add_argument("--slices", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child, [int(n) for n in args.slices.split(",")] if args.slices else None)
         return
+    settings = server_settings(args.admin_url)
+    print(f"state server: {settings}", file=sys.stderr, flush=True)
     results = [
-        one_size(n, args.rows_per_day, args.chunk_rows, args.one_process) for n in args.sizes
+        one_size(n, args.rows_per_day, args.chunk_rows, args.one_process, args.admin_url)
+        for n in args.sizes
     ]
     how = "all in one process" if args.one_process else "a process per slice"
     print(
         f"\nbackground sync, slices of {args.rows_per_day:,} rows ({how}), chunks of "
-        f"{args.chunk_rows:,} rows, state on PostgreSQL"
+        f"{args.chunk_rows:,} rows, state on PostgreSQL ({settings})"
     )
     print(
         f"{'rows':>10}  {'slices':>6}  {'synced':>10}  {'seconds':>8}  {'rows/s':>8}  "

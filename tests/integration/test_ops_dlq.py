@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 from click.testing import CliRunner, Result
 
+from syncflow_core import pipeline
 from syncflow_core.catalog import EntitySpec, load_catalog
 from syncflow_core.cli import cli
 from syncflow_core.pipeline import sync_window
@@ -175,6 +176,30 @@ def stricter_hub(length: int) -> dict[str, EntitySpec]:
         if field["target"] == "description":
             field["oracle_type"] = f"VARCHAR2({length})"
     return {**catalog, "items": EntitySpec.model_validate(items)}
+
+
+def test_after_ingest_a_chunk_keeps_the_body_of_its_failed_writes_only(
+    state_url: str, tmp_path: Path
+) -> None:
+    with world(state_url, tmp_path, sizes={"items": 200}, hub_catalog=stricter_hub(15)) as w:
+        batch = pipeline.open_batch(w.env, "items", w.windows())
+        outcomes: list[pl.DataFrame] = []
+        stream = pipeline.fetch(batch)
+        for name in pipeline.STAGES[1:8]:  # normalize ... ingest
+            stream = pipeline.apply_stage(batch, stream, name)
+        for chunk in stream:
+            outcomes.append(chunk.frame)
+            pipeline.track(batch, chunk)
+        assert pipeline.finish(batch).status == "succeeded"
+        frame = pl.concat(outcomes)
+        failed = frame.filter(pl.col("outcome") == "failed")
+        assert failed.height > 0  # the stricter hub refused some
+        assert failed["body"].null_count() == 0
+        assert frame.filter(pl.col("outcome") != "failed")["body"].null_count() == (
+            frame.height - failed.height
+        )
+        kept = failed.row(0, named=True)
+        assert json.loads(kept["body"])["erp_key_hash"] == kept["erp_key_hash"]
 
 
 def test_ingest_refusal_dead_then_fixed_in_mapped_data(state_url: str, tmp_path: Path) -> None:
