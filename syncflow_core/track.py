@@ -166,9 +166,10 @@ def _settle_queues(batch: Batch, done: pl.Series, conn: Connection) -> None:
 
     The parked queues are small next to a chunk: their keys are read and intersected
     here, and only the matches are written. The dead-letter queue may not be (a source
-    with a share of bad rows leaves that share open, table-wide): when it has any open
-    record, the chunk's keys go to the database in one update, which probes the queue's
-    index by key, so the cost follows the chunk and not the queue.
+    with a share of bad rows leaves that share open, table-wide), so it goes the cheaper
+    way of two: its open keys read and intersected here while there are no more of them
+    than the chunk has keys, else the chunk's keys sent in one update that probes the
+    queue's index by key. Either way the cost follows the smaller side.
     """
     store, entity = batch.env.store, batch.entity
 
@@ -178,8 +179,13 @@ def _settle_queues(batch: Batch, done: pl.Series, conn: Connection) -> None:
     parked = among(store.pending.keys(entity, conn=conn))
     if parked.len():
         store.pending.remove(entity, parked, conn=conn)
-    if store.failed.any_open(entity, conn=conn):
+    open_failed = store.failed.open_count(entity, conn=conn)
+    if open_failed > done.len():
         store.failed.resolve_keys(entity, done, batch_uid=batch.uid, conn=conn)
+    elif open_failed:
+        failed = among(store.failed.open_keys(entity, conn=conn))
+        if failed.len():
+            store.failed.resolve_keys(entity, failed, batch_uid=batch.uid, conn=conn)
     if _has_children(batch):
         awaited = among(store.pending.awaited(entity, conn=conn))
         if awaited.len():

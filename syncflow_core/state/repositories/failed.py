@@ -196,16 +196,25 @@ class FailedRecordRepository(Repository):
         """Give these (open) records up: no more automatic retries."""
         return self._close(ids, "dead", batch_uid, now, conn)
 
-    def any_open(self, entity: str, *, conn: Connection | None = None) -> bool:
-        """Whether ``entity`` has an open record with a key (one probe, whatever the size
-        of the queue)."""
-        stmt = sa.select(
-            sa.exists().where(
-                T.c.entity == entity, T.c.status == "open", T.c.erp_key_hash.is_not(None)
-            )
+    def open_count(self, entity: str, *, conn: Connection | None = None) -> int:
+        """How many open records of ``entity`` have a key."""
+        stmt = (
+            sa.select(sa.func.count())
+            .select_from(T)
+            .where(T.c.entity == entity, T.c.status == "open", T.c.erp_key_hash.is_not(None))
         )
         with self._read(conn) as c:
-            return bool(c.execute(stmt).scalar_one())
+            return int(c.execute(stmt).scalar_one())
+
+    def open_keys(self, entity: str, *, conn: Connection | None = None) -> pl.Series:
+        """Key hashes with an open record (each once)."""
+        stmt = (
+            sa.select(T.c.erp_key_hash)
+            .where(T.c.entity == entity, T.c.status == "open", T.c.erp_key_hash.is_not(None))
+            .distinct()
+        )
+        with self._read(conn) as c:
+            return read_frame(c, stmt)["erp_key_hash"]
 
     def resolve_keys(
         self,
