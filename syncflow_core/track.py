@@ -164,12 +164,11 @@ def _write_state(batch: Batch, synced: pl.DataFrame, conn: Connection) -> None:
 def _settle_queues(batch: Batch, done: pl.Series, conn: Connection) -> None:
     """Keys that went through leave both queues; children waiting for them wake up.
 
-    The parked queues are small next to a chunk: their keys are read and intersected
-    here, and only the matches are written. The dead-letter queue may not be (a source
-    with a share of bad rows leaves that share open, table-wide), so it goes the cheaper
-    way of two: its open keys read and intersected here while there are no more of them
-    than the chunk has keys, else the chunk's keys sent in one update that probes the
-    queue's index by key. Either way the cost follows the smaller side.
+    The queues are read and intersected here, and only the matches are written: the cost
+    follows the queues, never the planner. (Sending a chunk's keys as one array to an
+    update was tried: on a dead-letter queue of 150,000 open records never analyzed,
+    PostgreSQL filtered every open record against the 100,000-key array, one by one, and
+    a background slice stood still for over twelve minutes.)
     """
     store, entity = batch.env.store, batch.entity
 
@@ -179,13 +178,9 @@ def _settle_queues(batch: Batch, done: pl.Series, conn: Connection) -> None:
     parked = among(store.pending.keys(entity, conn=conn))
     if parked.len():
         store.pending.remove(entity, parked, conn=conn)
-    open_failed = store.failed.open_count(entity, conn=conn)
-    if open_failed > done.len():
-        store.failed.resolve_keys(entity, done, batch_uid=batch.uid, conn=conn)
-    elif open_failed:
-        failed = among(store.failed.open_keys(entity, conn=conn))
-        if failed.len():
-            store.failed.resolve_keys(entity, failed, batch_uid=batch.uid, conn=conn)
+    failed = among(store.failed.open_keys(entity, conn=conn))
+    if failed.len():
+        store.failed.resolve_keys(entity, failed, batch_uid=batch.uid, conn=conn)
     if _has_children(batch):
         awaited = among(store.pending.awaited(entity, conn=conn))
         if awaited.len():

@@ -145,24 +145,22 @@ def test_resolve_keys_closes_every_open_failure_of_those_keys(store: StateStore)
     assert store.failed.counts(entity="orders") == {"open": 5}
 
 
-def test_open_count_and_keys_see_only_open_records_with_a_key(store: StateStore) -> None:
-    assert store.failed.open_count("items") == 0
+def test_open_keys_are_the_keys_of_open_records_each_once(store: StateStore) -> None:
     assert store.failed.open_keys("items").len() == 0
     store.failed.add("items", prepared_failed(3), "b1", now=T0)
     store.failed.add("items", prepared_failed(3), "b2", now=T0)  # the same keys again
-    assert store.failed.open_count("items") == 4  # the keyless records are not counted
     assert sorted(store.failed.open_keys("items")) == [f"k{k:031d}"[:32] for k in (1, 2)]
-    assert store.failed.open_count("orders") == 0
+    assert store.failed.open_keys("orders").len() == 0
     keyed = store.failed.find(entity="items").filter(pl.col("erp_key_hash").is_not_null())
     store.failed.resolve(keyed["id"].to_list())
-    assert store.failed.open_count("items") == 0
+    assert store.failed.open_keys("items").len() == 0
 
 
 def test_resolve_keys_binds_any_key_text(store: StateStore) -> None:
     odd = prepared_failed(4).with_columns(pl.Series("erp_key_hash", [None, "a,b", "c'd", "plain"]))
     store.failed.add("items", odd, "b1", now=T0)
-    assert store.failed.resolve_keys("items", ["c'd", "nothing"]) == 1  # joined text
-    assert store.failed.resolve_keys("items", ["a,b", "c'd"]) == 1  # a bound list
+    assert store.failed.resolve_keys("items", ["c'd", "nothing"]) == 1
+    assert store.failed.resolve_keys("items", ["a,b", "c'd"]) == 1
     assert store.failed.open_keys("items").to_list() == ["plain"]
     assert store.failed.resolve_keys("items", []) == 0
 

@@ -196,16 +196,6 @@ class FailedRecordRepository(Repository):
         """Give these (open) records up: no more automatic retries."""
         return self._close(ids, "dead", batch_uid, now, conn)
 
-    def open_count(self, entity: str, *, conn: Connection | None = None) -> int:
-        """How many open records of ``entity`` have a key."""
-        stmt = (
-            sa.select(sa.func.count())
-            .select_from(T)
-            .where(T.c.entity == entity, T.c.status == "open", T.c.erp_key_hash.is_not(None))
-        )
-        with self._read(conn) as c:
-            return int(c.execute(stmt).scalar_one())
-
     def open_keys(self, entity: str, *, conn: Connection | None = None) -> pl.Series:
         """Key hashes with an open record (each once)."""
         stmt = (
