@@ -8,9 +8,9 @@ A batch is opened (a ``sync_batches`` row and a lease on its windows), then its 
 pulled through the stages: fetch → normalize → validate → map → identity → delta →
 resolve → ingest → track. Each stage is a function of (batch, chunk); the Dagster layer
 gives each its own op and passes the lazy :class:`ChunkStream` between them. Chunks' state
-is committed in order; the source side and the ScheduleHub side may run up to
-``pipeline_depth`` chunks ahead of it, each in a thread (:func:`overlap`). :func:`finish` closes the
-batch: the accounting invariant, the ``sync_batches`` row, the lease.
+is committed in order; the stages before it may run up to ``pipeline_depth`` chunks ahead,
+in threads cut at ``THREAD_BREAKS`` (:func:`overlap`). :func:`finish` closes the batch:
+the accounting invariant, the ``sync_batches`` row, the lease.
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ schedules and sensor, and the resources. How the stage ops run is chosen here by
 environment, never in the assets:
 
 - ``SYNCFLOW_DAGSTER_EXECUTOR=in_process`` (default): one process; handoffs in memory;
-  each chunk streams through all nine stages (the source side and the ScheduleHub side a
-  chunk ahead of the state writes, in threads: ``pipeline_depth``).
+  each chunk streams through all nine stages, the stages before track running ahead of
+  the state writes in threads, as in the core pipeline (``pipeline.overlap``).
 - ``SYNCFLOW_DAGSTER_EXECUTOR=multiprocess``: a process per op; handoffs as Parquet files
   under ``SYNCFLOW_DAGSTER_HANDOFF_DIR``.
 """

@@ -183,13 +183,8 @@ def test_after_ingest_a_chunk_keeps_the_body_of_its_failed_writes_only(
 ) -> None:
     with world(state_url, tmp_path, sizes={"items": 200}, hub_catalog=stricter_hub(15)) as w:
         batch = pipeline.open_batch(w.env, "items", w.windows())
-        outcomes: list[pl.DataFrame] = []
-        stream = pipeline.fetch(batch)
-        for name in pipeline.STAGES[1:8]:  # normalize ... ingest
-            stream = pipeline.apply_stage(batch, stream, name)
-        for chunk in stream:
-            outcomes.append(chunk.frame)
-            pipeline.track(batch, chunk)
+        # track commits a chunk and hands on its frame as ingest left it
+        outcomes = [chunk.frame for chunk in pipeline.stages(batch)]
         assert pipeline.finish(batch).status == "succeeded"
         frame = pl.concat(outcomes)
         failed = frame.filter(pl.col("outcome") == "failed")
