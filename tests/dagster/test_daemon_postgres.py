@@ -101,7 +101,7 @@ def test_the_daemon_runs_four_queued_runs_on_postgres_storage(
                     submit(instance)
                     runs = wait_for_runs(instance, daemon, daemon_log)
                     failures = [
-                        (e.dagster_event.event_type_value, e.dagster_event.message)
+                        (e.dagster_event.event_type_value, e.dagster_event.message, failure_of(e))
                         for r in runs
                         for e in instance.all_logs(r.dagster_run.run_id)
                         if e.dagster_event is not None and e.dagster_event.is_failure
@@ -125,6 +125,13 @@ def test_the_daemon_runs_four_queued_runs_on_postgres_storage(
             assert counts["items"] > 1500
             batches = env.store.batches.recent("items", limit=5)
             assert batches["status"].to_list() == ["succeeded"] * 2
+
+
+def failure_of(event: dg.EventLogEntry) -> str:
+    """The error a failure event carries (a step's or a run's), with its cause."""
+    data = event.dagster_event.event_specific_data if event.dagster_event else None
+    error = getattr(data, "error", None)
+    return error.to_string() if error is not None else ""
 
 
 def wait_for_runs(

@@ -172,6 +172,63 @@ def test_a_racing_insert_of_the_same_new_key_ends_as_an_update(state_url: str) -
         second.dispose()
 
 
+def test_insert_new_of_keys_that_exist_after_all_upserts_them(store: StateStore) -> None:
+    # A first load appends with COPY (PostgreSQL) or a driver-level executemany (SQLite);
+    # a key already there raises the driver's own exception, which must still fall back
+    # to an upsert rather than fail the chunk.
+    old = state_frame(50)
+    store.sync_state.upsert("items", old, "b1")
+    new = state_frame(80, seed=0).with_columns(uid=pl.lit("second-load"))
+    assert store.sync_state.insert_new("items", new, "b2") == 80
+    loaded = store.load_sync_state("items")
+    assert loaded.height == 80
+    assert set(loaded["uid"]) == {"second-load"}
+
+
+def test_a_duplicate_key_in_a_bulk_append_is_sqlalchemys_integrity_error(
+    store: StateStore,
+) -> None:
+    from syncflow_core.state.bulk import insert_frame
+
+    rows = state_frame(3).with_columns(
+        entity=pl.lit("items"),
+        last_batch_uid=pl.lit("b1"),
+        last_synced_at=pl.lit(T0, pl.Datetime("us")),
+    )
+    with store.transaction() as conn:
+        insert_frame(conn, erp_sync_state, rows)
+    with (
+        pytest.raises(sa.exc.IntegrityError, match=r"erp_sync_state|UNIQUE"),
+        store.transaction() as conn,
+    ):
+        insert_frame(conn, erp_sync_state, rows)
+    assert store.sync_state.count("items") == 3
+
+
+def test_two_first_loads_of_the_same_keys_at_once_both_succeed(state_url: str) -> None:
+    # Two runs of overlapping partitions append the same new keys: on PostgreSQL the
+    # second COPY waits for the first transaction, then meets a unique violation and
+    # upserts instead (seen in CI: the daemon test's fourth run failed here).
+    first, second = StateStore(state_url), StateStore(state_url)
+    one = state_frame(40)
+    other = one.with_columns(uid=pl.lit("from-writer-2"))
+    try:
+        with first.transaction() as conn:
+            first.sync_state.insert_new("items", one, "b1", conn=conn)
+            with ThreadPoolExecutor(1) as pool:
+                pending = pool.submit(second.sync_state.insert_new, "items", other, "b2")
+                time.sleep(0.5)
+                assert not pending.done()  # blocked behind writer 1
+                conn.commit()
+                assert pending.result(timeout=60) == 40
+        loaded = first.load_sync_state("items")
+        assert loaded.height == 40
+        assert set(loaded["uid"]) == {"from-writer-2"}
+    finally:
+        first.dispose()
+        second.dispose()
+
+
 @pytest.mark.postgres
 def test_keyed_load_probes_the_index_and_leaves_the_planner_as_it_was(pg_state_url: str) -> None:
     """A chunk's keys are looked up by index probes however large the state (a hash join

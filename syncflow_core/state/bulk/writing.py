@@ -36,7 +36,10 @@ def is_postgres(conn: Connection) -> bool:
 
 
 def insert_frame(conn: Connection, table: sa.Table, frame: pl.DataFrame) -> int:
-    """Append every row of ``frame`` (columns named as in ``table``) to ``table``."""
+    """Append every row of ``frame`` (columns named as in ``table``) to ``table``.
+
+    Errors are SQLAlchemy's, as from ``conn.execute`` (a duplicate key:
+    :class:`sqlalchemy.exc.IntegrityError`), although the rows go through the driver."""
     if frame.height == 0:
         return 0
     frame = frame_for(table, frame)
@@ -269,13 +272,26 @@ def render_table(conn: Connection, table: sa.Table) -> str:
     return f"{preparer.quote_schema(schema)}.{name}" if schema else name
 
 
+@contextmanager
+def _driver_errors(conn: Connection, statement: str) -> Iterator[None]:
+    """The driver's exceptions as SQLAlchemy's (``IntegrityError`` and so on), as
+    ``conn.execute`` raises them: callers catch one family, whichever path wrote."""
+    dbapi = conn.dialect.loaded_dbapi
+    try:
+        yield
+    except dbapi.Error as exc:
+        raise sa.exc.DBAPIError.instance(
+            statement, None, exc, dbapi.Error, dialect=conn.dialect
+        ) from exc
+
+
 def _copy_in(conn: Connection, table: sa.Table, frame: pl.DataFrame) -> None:
     frame = csv_form(frame)
     names = ", ".join(conn.dialect.identifier_preparer.quote(c) for c in frame.columns)
     statement = f"COPY {render_table(conn, table)} ({names}) FROM STDIN (FORMAT csv)"
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     buffer = io.BytesIO()
-    with cursor, cursor.copy(statement) as copy:
+    with _driver_errors(conn, statement), cursor, cursor.copy(statement) as copy:
         for offset in range(0, frame.height, COPY_CHUNK_ROWS):
             buffer.seek(0)
             buffer.truncate()
@@ -293,6 +309,7 @@ def _executemany(conn: Connection, stmt: sa.Executable, frame: pl.DataFrame) -> 
     rows = sqlite_form(frame.select(order))
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.executemany(compiled.string, rows.iter_rows(buffer_size=EXECUTEMANY_BUFFER_ROWS))
+        with _driver_errors(conn, compiled.string):
+            cursor.executemany(compiled.string, rows.iter_rows(buffer_size=EXECUTEMANY_BUFFER_ROWS))
     finally:
         cursor.close()
