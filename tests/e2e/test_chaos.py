@@ -125,8 +125,12 @@ def test_a_run_killed_mid_ingest_then_rerun(tmp_path: Path, pg_url: str) -> None
 def test_two_runs_of_one_partition_at_once_only_one_writes(tmp_path: Path, pg_url: str) -> None:
     extra = {"SYNCFLOW_BATCH_SIZE": "25", "SYNCFLOW_MAX_IN_FLIGHT": "1"}
     with cli_world(tmp_path, items=800, database_url=pg_url, extra=extra) as w:
+        # Both stores created and migrated before the race, so that the two runs meet at
+        # the lease, not at DDL: the state, and Dagster's SQLite instance (two processes
+        # creating its databases at once race on its own alembic_version; seen in a run).
         with w.env():
-            pass  # migrated before the race: the two runs meet at the lease, not at DDL
+            pass
+        w.dagster("instance", "migrate")
         # Slow writes (32 x 0.5 s) keep the winner writing until the loser has given up ...
         w.systems.set_faults("schedulehub", latency_ms=500)
         args = (*EXECUTE, "sync_items", "--tags", partition_tags(DAY))
