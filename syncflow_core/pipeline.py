@@ -90,6 +90,8 @@ class Batch:
     drift: schema_drift.DriftReport | None = None
     #: the entity's whole state, for big batches of entities that fit (see ``_state_for``)
     state_cache: pl.DataFrame | None = None
+    #: the keys the entity's queues hold, read at the first commit (see ``QueuedKeys``)
+    queued: track_stage.QueuedKeys | None = None
     #: called inside each chunk's commit (same transaction): (chunk, connection)
     on_commit: list[Callable[[Chunk, Connection], None]] = field(default_factory=list)
     #: a re-drive books outcomes against its queue: "failed" or "pending" (None: a sync)

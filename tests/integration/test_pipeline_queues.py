@@ -6,14 +6,18 @@ import datetime as dt
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import polars as pl
 import pytest
+import sqlalchemy as sa
 
 from syncflow_core.lease import LeaseHeldError, holder_name
 from syncflow_core.pipeline import open_batch, sync_window
 from syncflow_core.redrive import redrive
 from syncflow_core.state.clock import utcnow
-from tests.support.world import World, world
+from syncflow_core.track import QueuedKeys
+from tests.support.world import SMALL, World, world
 
 
 def sync_all(w: World) -> None:
@@ -143,3 +147,57 @@ def test_a_delete_that_failed_is_redriven_as_a_delete(state_url: str, tmp_path: 
         assert (results[0].metrics.rows_deleted, results[0].metrics.rows_failed) == (3, 0)
         assert (w.env.store.failed.find(entity="work_centers")["status"] == "resolved").all()
         w.assert_exact()
+
+
+def test_a_batch_reads_the_queues_once_and_settles_every_chunks_keys(
+    state_url: str, tmp_path: Path
+) -> None:
+    # Open failures of keys spread over the whole source, then a batch of several chunks:
+    # each key is resolved by the chunk that syncs it, and the open keys are read once
+    # for the batch (a read per chunk cost O(open failures) a chunk on large tables).
+    sizes = {**SMALL, "items": 3500}
+    with world(state_url, tmp_path, sizes=sizes) as w:  # chunks of 1000 rows
+        keys = w.source("items").records["erp_key_hash"].gather_every(70)
+        store = w.env.store
+        old = pl.DataFrame({"erp_key_hash": keys}).with_columns(
+            stage_failed=pl.lit("ingest"), error_type=pl.lit("http_503")
+        )
+        store.failed.add("items", old, "an-earlier-batch")
+        reads: list[str] = []
+
+        def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            if "failed_records" in statement and "DISTINCT" in statement.upper():
+                reads.append(statement)
+
+        sa.event.listen(store.engine, "before_cursor_execute", count)
+        try:
+            result = sync_window(w.env, "items", w.windows())
+        finally:
+            sa.event.remove(store.engine, "before_cursor_execute", count)
+        assert result.status == "succeeded"
+        assert result.metrics.rows_fetched > 3 * 1000  # four chunks
+        still_open = store.failed.find(entity="items", status="open")["erp_key_hash"]
+        assert keys.len() > 40
+        assert not keys.is_in(still_open.implode()).any()
+        assert store.failed.find(batch_uid="an-earlier-batch")["status"].unique().to_list() == [
+            "resolved"
+        ]
+        assert len(reads) == 1
+
+
+def test_queued_keys_take_in_what_the_batch_itself_queues() -> None:
+    empty = pl.Series("erp_key_hash", [], pl.String)
+    queued = QueuedKeys(failed=empty, parked=empty, awaited=empty.alias("parent_key_hash"))
+    parked = pl.DataFrame(
+        {
+            "erp_key_hash": ["c1", "c2"],
+            "parent_entity": ["orders", "items"],
+            "parent_key_hash": ["o1", "i1"],
+        }
+    )
+    queued.add(pl.Series("erp_key_hash", ["k1", None, "k1"]), parked, "items")
+    queued.add(pl.Series("erp_key_hash", ["k2"]), parked.head(0), "items")
+    assert sorted(queued.failed.to_list()) == ["k1", "k2"]
+    assert sorted(queued.parked.to_list()) == ["c1", "c2"]
+    assert queued.awaited is not None
+    assert queued.awaited.to_list() == ["i1"]  # only children waiting for an items row
