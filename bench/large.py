@@ -76,6 +76,30 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds every core has spent busy since boot (all processes: PostgreSQL too)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of the process ``pid`` so far (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_by_side() -> dict[str, float]:
+    """CPU seconds so far of this process, each emulator (their pids in ``BENCH_PIDS``)
+    and the whole machine."""
+    pids = json.loads(os.environ.get("BENCH_PIDS", "{}"))
+    sides = {name: process_cpu_seconds(pid) for name, pid in pids.items()}
+    return {"syncflow": cpu_seconds(), **sides, "machine": machine_busy_seconds()}
+
+
 def child(step: str, only: list[int] | None = None) -> None:
     """One step in this process (settings from the environment): the plan, or the slices
     ``only`` (default: all) back to back; prints a JSON line."""
@@ -94,20 +118,24 @@ def child(step: str, only: list[int] | None = None) -> None:
             assert plan_id is not None
             count = env.store.schedule.plan(plan_id).height
             for slice_no in only if only is not None else range(count):
-                began, cpu = time.perf_counter(), cpu_seconds()
+                began, cpu, sides = time.perf_counter(), cpu_seconds(), cpu_by_side()
                 result = run_slice(env, "items", slice_no, plan_id=plan_id)
                 assert result is not None, f"slice {slice_no} was done already"
                 assert result.status == "succeeded", result
                 seconds = time.perf_counter() - began
                 rows = result.metrics.rows_fetched
                 cpu = cpu_seconds() - cpu
+                spent = {k: v - sides[k] for k, v in cpu_by_side().items()}
+                spent["postgres+rest"] = spent.pop("machine") - sum(spent.values())
+                split = ", ".join(f"{k} {v:.1f}" for k, v in spent.items())
                 slices.append({"rows": rows, "seconds": seconds, "cpu": cpu, "peak_mb": peak_mb()})
                 stages = result.metrics.stage_seconds
                 busiest = sorted(stages, key=stages.__getitem__, reverse=True)[:4]
                 shown = ", ".join(f"{name} {stages[name]:.1f}" for name in busiest)
                 print(
                     f"    slice {slice_no}: {rows:,} rows, {rows / seconds:,.0f} rows/s, "
-                    f"{cpu:.1f} CPU s, peak {peak_mb():,.0f} MB (stage seconds: {shown})",
+                    f"{cpu:.1f} CPU s, peak {peak_mb():,.0f} MB (stage seconds: {shown})\n"
+                    f"      CPU s by process: {split}",
                     file=sys.stderr,
                     flush=True,
                 )
@@ -179,6 +207,7 @@ def one_size(
         "SYNCFLOW_SCHEDULEHUB_JWT_SECRET": H_SECRET,
         "SYNCFLOW_ROWS_PER_DAY": str(rows_per_day),
         "SYNCFLOW_BACKGROUND_CHUNK_ROWS": str(chunk_rows),
+        "BENCH_PIDS": json.dumps({"apismith": erp.pid, "schedulehub": hub.pid}),
     }
     try:
         print(f"{rows:,} items over {days} days", file=sys.stderr, flush=True)
