@@ -59,7 +59,9 @@ metadata = sa.MetaData(schema=SCHEMA, naming_convention=NAMING_CONVENTION)
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 ENTITY = sa.String(64)
-KEY_HASH = sa.String(32)
+#: 32 hex digits, compared as bytes: on PostgreSQL a collation other than ``C`` compares
+#: through ``strcoll``, the main cost of the state's random key probes (migration 0004)
+KEY_HASH = sa.String(32).with_variant(sa.String(32, collation="C"), "postgresql")
 DATA_HASH = sa.String(64)
 UID = sa.String(36)
 

@@ -7,8 +7,10 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
+import polars as pl
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -53,7 +55,7 @@ def test_upgrade_from_empty_creates_exactly_the_declared_schema(empty_db_url: st
             store.check()
         store.upgrade()
         store.check()
-        assert store.revision() == store.head() == "0003"
+        assert store.revision() == store.head() == "0004"
         assert tables(store) == TABLES
         with store.engine.connect() as conn:
             on_pg = store.dialect == "postgresql"
@@ -151,3 +153,41 @@ def test_nothing_but_migrations_creates_tables() -> None:
     sources = [*Path(ROOT, "syncflow_core").rglob("*.py"), *MIGRATIONS_DIR.rglob("*.py")]
     offenders = [str(p) for p in sources if "create_all(" in p.read_text(encoding="utf-8")]
     assert offenders == []
+
+
+@pytest.mark.postgres
+def test_key_hashes_compare_bytes_on_postgresql(pg_database_factory: Callable[[], str]) -> None:
+    # Every key hash column has collation C (the state's key probes compare bytes, not
+    # through strcoll), and a key set staged for a join gets the same collation.
+    collations = sa.text(
+        "SELECT table_name, column_name, collation_name FROM information_schema.columns "
+        "WHERE table_schema = 'bridge' AND column_name IN ('erp_key_hash', 'parent_key_hash')"
+    )
+    with StateStore(pg_database_factory()) as store:
+        store.upgrade()
+        with store.engine.connect() as conn:
+            found = {(t, c): name for t, c, name in conn.execute(collations)}
+        assert found == {
+            ("erp_sync_state", "erp_key_hash"): "C",
+            ("failed_records", "erp_key_hash"): "C",
+            ("pending_children", "erp_key_hash"): "C",
+            ("pending_children", "parent_key_hash"): "C",
+        }
+        store.upsert_sync_state(
+            "items",
+            pl.DataFrame(
+                {
+                    "erp_key_hash": ["0" * 32, "f" * 32],
+                    "uid": ["u0", "u1"],
+                    "erp_data_hash": ["d", "d"],
+                    "erp_rowversion": [None, None],
+                },
+                schema_overrides={"erp_rowversion": pl.Datetime("us")},
+            ),
+            "batch",
+        )
+        found_keys = store.load_sync_state_for_keys("items", pl.Series(["f" * 32, "a" * 32]))
+        assert found_keys["erp_key_hash"].to_list() == ["f" * 32]
+        store.downgrade("0003")
+        with store.engine.connect() as conn:
+            assert {name for _, _, name in conn.execute(collations)} == {None}
