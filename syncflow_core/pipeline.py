@@ -405,10 +405,22 @@ def ingest(batch: Batch, chunk: Chunk) -> Chunk:
     fields = track_stage.record_fields(batch.spec)
     ops = chunk.frame.with_columns(ingest_stage.encode_bodies(chunk.frame, fields))
     outcomes = ingest_stage.ingest(batch.env.schedulehub, batch.entity, ops)
-    # track keeps the body of a failed write only (its dead letter): the others' bodies,
-    # two thirds of a chunk's memory after this stage, go now rather than after the commit
+    # Until its commit a chunk keeps of a written row only what track stores (key, uid,
+    # hashes, rowversion, outcome): a failed write keeps its body (its dead letter) and a
+    # refused child its record (parked). The bodies were two thirds of a chunk's memory
+    # after this stage, the record's text most of the rest (26.5 -> 19 MB per 100,000
+    # items), and chunks wait here when the state writes are the slowest stage.
     failed = pl.col("outcome") == ingest_stage.FAILED
-    chunk.frame = outcomes.with_columns(pl.when(failed).then(pl.col("body")).alias("body"))
+    kept = failed | (pl.col("outcome") == ingest_stage.PENDING)
+    text = [
+        name
+        for name in fields
+        if name not in track_stage.IDENTITY_COLUMNS and outcomes.schema.get(name) == pl.String
+    ]
+    chunk.frame = outcomes.with_columns(
+        pl.when(failed).then(pl.col("body")).alias("body"),
+        *(pl.when(kept).then(pl.col(name)).alias(name) for name in text),
+    )
     return chunk
 
 

@@ -178,9 +178,11 @@ def stricter_hub(length: int) -> dict[str, EntitySpec]:
     return {**catalog, "items": EntitySpec.model_validate(items)}
 
 
-def test_after_ingest_a_chunk_keeps_the_body_of_its_failed_writes_only(
+def test_after_ingest_a_chunk_keeps_the_body_and_text_of_its_failed_writes_only(
     state_url: str, tmp_path: Path
 ) -> None:
+    # what waits for track: a written row's key, uid, hashes and rowversion; a failed
+    # write's body (its dead letter) and record text too
     with world(state_url, tmp_path, sizes={"items": 200}, hub_catalog=stricter_hub(15)) as w:
         batch = pipeline.open_batch(w.env, "items", w.windows())
         # track commits a chunk and hands on its frame as ingest left it
@@ -195,6 +197,14 @@ def test_after_ingest_a_chunk_keeps_the_body_of_its_failed_writes_only(
         )
         kept = failed.row(0, named=True)
         assert json.loads(kept["body"])["erp_key_hash"] == kept["erp_key_hash"]
+        assert kept["description"] == json.loads(kept["body"])["description"]
+        written = frame.filter(pl.col("outcome") == "inserted")
+        assert written.height > 0
+        assert written["description"].null_count() == written.height  # text dropped
+        assert written["item_number"].null_count() == written.height
+        assert written["lead_time_days"].null_count() < written.height  # numbers kept
+        for column in ("erp_key_hash", "uid", "erp_data_hash", "erp_rowversion"):
+            assert written[column].null_count() == 0, column
 
 
 def test_ingest_refusal_dead_then_fixed_in_mapped_data(state_url: str, tmp_path: Path) -> None:
