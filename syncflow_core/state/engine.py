@@ -20,6 +20,8 @@ write lock up front: two writers queue on the busy timeout instead of one failin
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from typing import Any
 
 import sqlalchemy as sa
@@ -86,13 +88,33 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _wal_mode(cursor)
         cursor.execute("PRAGMA foreign_keys=OFF")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS:d}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB:d}")
     finally:
         cursor.close()
+
+
+def _wal_mode(cursor: Any) -> None:
+    """Switch the database file to WAL, once (the mode is stored in the file).
+
+    The switch needs the file to itself. When several processes open a new state file at
+    once (runs starting together), SQLite can refuse it at once with "database is
+    locked", without waiting on the busy timeout (it does not wait where waiting could
+    deadlock): seen one start in eight with three processes. So the switch is retried
+    until the busy timeout, and skipped once another connection has made it."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.02)
 
 
 def _sqlite_on_begin(connection: Connection) -> None:
