@@ -45,6 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import dagster as dg  # noqa: E402
+from measure import cpu_seconds, machine_busy_seconds  # noqa: E402
 
 from syncflow_core.catalog import load_catalog  # noqa: E402
 from syncflow_core.clients.apismith import ApiSmithClient  # noqa: E402
@@ -116,21 +117,6 @@ def run_sync(
     record = instance.fetch_materializations(dg.AssetKey(ENTITY), limit=1).records[0]
     metadata = record.asset_materialization.metadata  # type: ignore[union-attr]
     return {k: getattr(v, "value", v) for k, v in metadata.items()}
-
-
-def cpu_seconds() -> float:
-    """User + system CPU seconds of this process so far (every thread; not the emulators
-    or PostgreSQL, which run in processes of their own)."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds every core of the machine has spent busy (not idle or waiting on I/O)
-    since boot: the emulators, PostgreSQL and this process together."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
-    idle = fields[3] + fields[4]
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def report(

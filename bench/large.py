@@ -30,7 +30,6 @@ import datetime as dt
 import json
 import math
 import os
-import resource
 import secrets
 import subprocess
 import sys
@@ -40,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from measure import cpu_seconds, machine_busy_seconds, peak_mb
 
 A_SECRET = "bench-apismith-secret-0123456789abcdef"  # bench-only
 H_SECRET = "bench-schedulehub-secret-0123456789ab"  # bench-only
@@ -65,38 +65,11 @@ def database_url(admin: str, database: str) -> str:
     return f"postgresql+psycopg://{server}/{database}"
 
 
-def peak_mb() -> float:
-    """This process's peak resident memory (Linux reports kB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def cpu_seconds() -> float:
-    """User + system CPU seconds of this process so far (all its threads)."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds every core has spent busy since boot (all processes: PostgreSQL too)."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
-    idle = fields[3] + fields[4]
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
-def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of the process ``pid`` so far (0 if it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def cpu_by_side() -> dict[str, float]:
     """CPU seconds so far of this process, each emulator (their pids in ``BENCH_PIDS``)
     and the whole machine."""
     pids = json.loads(os.environ.get("BENCH_PIDS", "{}"))
-    sides = {name: process_cpu_seconds(pid) for name, pid in pids.items()}
+    sides = {name: cpu_seconds(pid) for name, pid in pids.items()}
     return {"syncflow": cpu_seconds(), **sides, "machine": machine_busy_seconds()}
 
 

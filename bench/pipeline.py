@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
-import resource
 import secrets
 import tempfile
 import time
@@ -22,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
+from measure import cpu_seconds, machine_busy_seconds, peak_mb
 
 from syncflow_core.emulators.apismith import ApiSmithConfig
 from syncflow_core.emulators.apismith import create_app as apismith_app
@@ -37,23 +36,6 @@ A_SECRET = "bench-apismith-secret-0123456789abcdef"  # bench-only
 H_SECRET = "bench-schedulehub-secret-0123456789ab"  # bench-only
 START = dt.date(2025, 1, 1)
 ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
-
-
-def cpu_seconds(pid: int | None = None) -> float:
-    """User + system CPU seconds of a process (this one by default), from /proc."""
-    fields = Path(f"/proc/{pid or 'self'}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds all cores spent busy since boot (every process: PostgreSQL too)."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
-    idle = values[3] + values[4]
-    return (sum(values) - idle) / os.sysconf("SC_CLK_TCK")
-
-
-def peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def report(label: str, result: BatchResult, wall: float, cpu: dict[str, float]) -> None:

@@ -15,7 +15,6 @@ lookup (a first load skips it). Asserts nothing.
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
 import sys
 import time
@@ -26,20 +25,11 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from measure import cpu_seconds, machine_busy_seconds
+
 from syncflow_core.state import StateStore
 
 ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds every core has spent busy since boot (all processes: PostgreSQL too)."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
-    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds() -> float:
-    times = os.times()
-    return times.user + times.system
 
 
 def chunk_rows(start: int, n: int, seed: int) -> pl.DataFrame:
