@@ -36,7 +36,7 @@ KEY_HASH_COLUMNS = (
 )
 
 
-def _collate(collation: str | None) -> None:
+def _collate(collation: str) -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
     for table, column in KEY_HASH_COLUMNS:
