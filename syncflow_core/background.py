@@ -11,6 +11,14 @@ Rows changed after planning carry a new ROWVERSION (now), outside every planned 
 the regular incremental sync takes them. A slice holds the lease of the days its window
 overlaps, so it never runs at the same time as a regular sync of those days.
 
+A plan made while the entity had no sync state, no ScheduleHub record and no lease in
+force is *fresh*. The windows of its slices are disjoint, so while no batch outside the
+plan has started since it was made, the keys of a slice cannot be in the state: the
+slice's delta skips the state lookups, as a first load does (they cost more and more as
+the state grows: a probe per key into a B-tree of millions). Should a key be there after
+all, ScheduleHub answers the insert with 409 and the row is adopted (skipped, or updated
+if its data differs), so the result is the same either way; only the speed differs.
+
 >>> plan = plan_background(env, "items")                 # doctest: +SKIP
 >>> run_slice(env, "items", 0)                            # doctest: +SKIP
 """
@@ -30,6 +38,7 @@ from syncflow_core.env import SyncEnv
 from syncflow_core.normalize import prepare
 from syncflow_core.pipeline import BatchResult, drain, open_batch, stages
 from syncflow_core.reconcile import key_spec
+from syncflow_core.state.clock import utcnow
 from syncflow_core.state.repositories.schedule import Slice
 from syncflow_core.stream import Chunk
 from syncflow_core.windows import ONE_DAY, Window
@@ -95,6 +104,7 @@ def plan_background(
     settings = env.settings
     per_day = rows_per_day or settings.rows_per_day
     per_chunk = chunk_rows or settings.background_chunk_rows
+    began = utcnow()  # a batch started after this is not the plan's: see ``keys_new``
     rowversions = scan_rowversions(env, entity)
     bounds = cut(rowversions, per_day)
     slices = []
@@ -119,15 +129,35 @@ def plan_background(
             "chunk_bounds": pl.String,
         },
     )
-    plan_id = env.store.schedule.create_plan(entity, frame)
+    fresh = is_fresh(env, entity)
+    plan_id = env.store.schedule.create_plan(entity, frame, fresh=fresh, now=began)
     log.info(
-        "%s: background plan %s: %d rows in %d slices",
+        "%s: background plan %s: %d rows in %d slices%s",
         entity,
         plan_id,
         rowversions.len(),
         len(slices),
+        " (fresh: the slices skip the state lookups)" if fresh else "",
     )
     return PlanSummary(plan_id, entity, rowversions.len(), env.store.schedule.plan(plan_id))
+
+
+def is_fresh(env: SyncEnv, entity: str) -> bool:
+    """Whether ``entity`` has no sync state, no ScheduleHub record and no lease in force
+    (no run writes it now): nothing of it has been synced, nothing is being synced."""
+    if env.store.sync_state.exists(entity) or env.store.leases.held(entity):
+        return False
+    first_page = next(iter(env.schedulehub.index(entity, page_size=1)))
+    return first_page.is_empty()
+
+
+def keys_new(env: SyncEnv, row: Slice) -> bool:
+    """Whether the keys of slice ``row`` cannot be in the state: its plan is fresh and no
+    batch outside the plan has started since the plan's scan began (hosts that share the
+    state database need synchronized clocks, as for leases)."""
+    if not row.fresh or row.created_at is None:
+        return False
+    return not env.store.batches.others_since(row.entity, row.created_at, plan_id=row.plan_id)
 
 
 def chunk_windows(row: Slice) -> list[Window]:
@@ -186,7 +216,9 @@ def run_slice(
         kind="background",
         dagster_run_id=dagster_run_id,
         lease_keys=lease_days(row.rowversion_lo, row.rowversion_hi),
+        plan_id=plan_id,
     )
+    batch.keys_new = keys_new(env, row)  # under the lease: checked after open_batch
     schedule.start(row.id, batch.uid)
     fetched: dict[str, int] = {}
 
@@ -202,6 +234,9 @@ def run_slice(
     except BaseException as exc:
         schedule.finish_slice(row.id, status="failed", error_message=f"{type(exc).__name__}: {exc}")
         raise
+    finally:
+        if batch.state_rebuilt:  # the state was lost and rebuilt: its keys may be anywhere
+            schedule.clear_fresh(plan_id)
     # chunks that brought no row at all (deleted since planning) are done too
     missing = len(chunk_windows(row)) - schedule.get(row.id).chunks_done
     if missing > 0:

@@ -7,6 +7,7 @@ The mapping follows contracts/schedulehub.md, "Errors and retries":
 | insert 201, update 200, delete 204  | inserted / updated / deleted                      |
 | delete 404 not_found                | deleted (already gone)                            |
 | insert 409 duplicate                | adopt the uid; update it if the data hash differs |
+|                                     | (skipped if ScheduleHub's rowversion is newer)    |
 | update 404 not_found                | insert it again                                   |
 | 404 parent_not_found                | pending (parked for the parent)                   |
 | 422 and other refusals              | failed, dead-lettered without retry               |
@@ -126,19 +127,41 @@ def _answer(client: BatchWriter, entity: str, todo: pl.DataFrame) -> pl.DataFram
 def _adopt(
     client: BatchWriter, entity: str, duplicates: pl.DataFrame, done: list[pl.DataFrame]
 ) -> pl.DataFrame:
-    """409 on insert: the record exists (an earlier answer was lost). Keep it if its data
-    hash is ours (counted as skipped: nothing had to be written), else update it."""
+    """409 on insert: the record exists (an earlier answer was lost, or another run wrote
+    it). Keep it if its data hash is ours (counted as skipped: nothing had to be written)
+    or if it is of a newer ERP rowversion than ours (skipped as the delta skips a stale
+    row: an old version never undoes a newer one; the state then takes ScheduleHub's
+    hash and rowversion), else update it."""
     if duplicates.is_empty():
         return duplicates
-    remote = client.get_by_keys(entity, duplicates["erp_key_hash"].to_list()).select(
-        "erp_key_hash", pl.col("uid").alias("remote_uid"), pl.col("erp_data_hash").alias("remote")
+    remote = client.get_by_keys(entity, duplicates["erp_key_hash"].to_list())
+    compare_versions = "erp_rowversion" in duplicates.columns and "erp_rowversion" in remote.columns
+    remote = remote.select(
+        "erp_key_hash",
+        pl.col("uid").alias("remote_uid"),
+        pl.col("erp_data_hash").alias("remote"),
+        *([pl.col("erp_rowversion").alias("remote_rowversion")] if compare_versions else []),
     )
     joined = duplicates.join(remote, on="erp_key_hash", how="left")
-    same = joined.filter(pl.col("remote") == pl.col("erp_data_hash"))
+    newer = (
+        pl.col("remote_rowversion") > pl.col("erp_rowversion")
+        if compare_versions
+        else pl.lit(False)
+    ).fill_null(False)
+    kept = pl.col("remote_uid").is_not_null() & ~newer
+    same = joined.filter(kept & (pl.col("remote") == pl.col("erp_data_hash")))
     done.append(same.with_columns(outcome=pl.lit(SKIPPED), uid=pl.col("remote_uid")))
-    changed = joined.filter(
-        pl.col("remote_uid").is_not_null() & (pl.col("remote") != pl.col("erp_data_hash"))
-    )
+    if compare_versions:
+        stale = joined.filter(pl.col("remote_uid").is_not_null() & newer)
+        done.append(
+            stale.with_columns(
+                outcome=pl.lit(SKIPPED),
+                uid=pl.col("remote_uid"),
+                erp_data_hash=pl.col("remote"),
+                erp_rowversion=pl.col("remote_rowversion"),
+            )
+        )
+    changed = joined.filter(kept & (pl.col("remote") != pl.col("erp_data_hash")))
     vanished = joined.filter(pl.col("remote_uid").is_null())  # deleted since: insert again
     return pl.concat(
         [

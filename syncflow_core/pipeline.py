@@ -86,6 +86,13 @@ class Batch:
     #: the entity had no state at all when the batch began (a first load): every row is
     #: new, and the delta needs no lookup (a key seen twice in the scan meets a 409)
     first_load: bool = False
+    #: the batch's keys cannot be in the state although the entity has some (a slice of a
+    #: fresh background plan): a first load too, once the state is known not rebuilt
+    keys_new: bool = False
+    #: the state was empty and rebuilt from ScheduleHub's index by this batch
+    state_rebuilt: bool = False
+    #: keys whose state the delta looked up (0 for a first load, or with the whole state)
+    keys_looked_up: int = 0
     #: what ``/schema`` showed of drift at the start of the fetch (new columns are ignored)
     drift: schema_drift.DriftReport | None = None
     #: the entity's whole state, for big batches of entities that fit (see ``_state_for``)
@@ -138,6 +145,7 @@ def open_batch(
     dagster_run_id: str | None = None,
     full_rescan: bool = False,
     lease_keys: Sequence[str] | None = None,
+    plan_id: str | None = None,
 ) -> Batch:
     """Start a batch on ``windows`` of ``entity``: a ``sync_batches`` row and the lease.
 
@@ -152,6 +160,7 @@ def open_batch(
         window_start=ordered[0].start if ordered else None,
         window_end=ordered[-1].end if ordered else None,
         dagster_run_id=dagster_run_id,
+        plan_id=plan_id,
     )
     keys = list(lease_keys) if lease_keys is not None else [w.key for w in ordered]
     lease = Lease(env.store, entity, keys, holder_name(uid), env.settings.lease_seconds)
@@ -193,7 +202,11 @@ def finish(batch: Batch, *, error: BaseException | None = None) -> BatchResult:
             batch.uid,
             status=status,
             error_message=message,
-            metrics={"stage_seconds": metrics.stage_seconds, "errors": _error_map(batch)},
+            metrics={
+                "stage_seconds": metrics.stage_seconds,
+                "errors": _error_map(batch),
+                "state_keys_looked_up": batch.keys_looked_up,
+            },
             success_rate=metrics.success_rate,
         )
     finally:
@@ -355,6 +368,7 @@ def _state_for(batch: Batch, records: pl.DataFrame) -> pl.DataFrame:
             batch.state_cache = store.load_sync_state(batch.entity)
     if batch.state_cache is not None:
         return batch.state_cache
+    batch.keys_looked_up += records.height
     return store.load_sync_state_for_keys(batch.entity, records["erp_key_hash"])
 
 
@@ -366,7 +380,8 @@ def ensure_state(batch: Batch) -> None:
     if batch.dry_run is not None:  # a rebuild writes the state: a dry run primes it instead
         raise RuntimeError(f"dry run of {batch.entity}: the sync state was not primed")
     adopted = track_stage.rebuild_state_if_empty(batch.env, batch.entity, batch.uid)
-    batch.first_load = adopted == 0
+    batch.state_rebuilt = bool(adopted)
+    batch.first_load = adopted == 0 or (adopted is None and batch.keys_new)
     batch.state_ready = True
 
 

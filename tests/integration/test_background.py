@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from syncflow_core.background import cut, plan_background, progress, run_slice
-from syncflow_core.pipeline import sync_window
-from tests.support.world import world
+from syncflow_core.pipeline import BatchResult, sync_window
+from tests.support.world import World, world
 
 
 def test_cut_never_splits_equal_rowversions() -> None:
@@ -81,4 +81,76 @@ def test_a_failed_slice_resumes_at_its_first_uncommitted_chunk(
         assert result is not None
         assert result.metrics.rows_fetched == 1000 - int(row["rows_done"][0])  # not repeated
         assert w.writes()["entities"]["items"]["insert"]["applied"] >= inserted
+        w.assert_exact(only=("items",))
+
+
+def _looked_up(w: World, result: BatchResult | None) -> int:
+    """Keys the slice's delta looked up in the state (its batch's metrics)."""
+    assert result is not None
+    assert result.status == "succeeded", result.error_message
+    return int(w.env.store.batches.get(result.batch_uid).metrics["state_keys_looked_up"])
+
+
+def test_slices_of_a_fresh_plan_skip_the_state_lookups(state_url: str, tmp_path: Path) -> None:
+    sizes = {"items": 3000, "work_centers": 5, "orders": 5, "order_lines": 5}
+    with world(state_url, tmp_path, sizes=sizes) as w:
+        plan = plan_background(w.env, "items", rows_per_day=1000, chunk_rows=300)
+        assert plan.slices["fresh"].to_list() == [True, True, True]
+        results = [run_slice(w.env, "items", n) for n in range(3)]
+        assert [_looked_up(w, r) for r in results] == [0, 0, 0]
+        batches = [w.env.store.batches.get(r.batch_uid) for r in results if r is not None]
+        assert {b.kind for b in batches} == {"background"}
+        inserted = sum(r.metrics.rows_inserted for r in results if r is not None)
+        assert inserted == w.writes()["entities"]["items"]["insert"]["applied"]
+        w.assert_exact(only=("items",))
+        # with state there now, a new plan is not fresh, and its slices look their keys up
+        again = plan_background(w.env, "items", rows_per_day=1000, chunk_rows=300)
+        assert not any(again.slices["fresh"].to_list())
+        redo = run_slice(w.env, "items", 0)
+        assert _looked_up(w, redo) > 0
+        assert redo is not None
+        assert redo.metrics.rows_inserted == redo.metrics.rows_updated == 0
+
+
+def test_a_sync_after_planning_makes_the_slices_look_their_keys_up(
+    state_url: str, tmp_path: Path
+) -> None:
+    """The regular sync writes keys of every slice after the plan was made: the slices
+    must find them in the state (skipped), not send them again."""
+    sizes = {"items": 2000, "work_centers": 5, "orders": 5, "order_lines": 5}
+    with world(state_url, tmp_path, sizes=sizes) as w:
+        plan = plan_background(w.env, "items", rows_per_day=1000, chunk_rows=400)
+        assert plan.slices["fresh"].all()
+        first = run_slice(w.env, "items", 0)
+        assert _looked_up(w, first) == 0  # only the plan's own batches so far
+        sync_window(w.env, "items", w.windows())
+        before = w.writes()["entities"]["items"]
+        second = run_slice(w.env, "items", 1)
+        assert _looked_up(w, second) > 0
+        assert second is not None
+        assert second.metrics.rows_inserted == second.metrics.rows_updated == 0
+        assert second.metrics.rows_skipped > 0
+        assert w.writes()["entities"]["items"] == before  # not even a refused insert
+        w.assert_exact(only=("items",))
+
+
+def test_a_plan_is_not_fresh_when_schedulehub_has_records_the_state_lacks(
+    state_url: str, tmp_path: Path
+) -> None:
+    """A lost state database: ScheduleHub holds the records, so the keys may be anywhere."""
+    import sqlalchemy as sa
+
+    from syncflow_core.state.tables import erp_sync_state
+
+    sizes = {"items": 1000, "work_centers": 5, "orders": 5, "order_lines": 5}
+    with world(state_url, tmp_path, sizes=sizes) as w:
+        sync_window(w.env, "items", w.windows())
+        with w.env.store.transaction() as conn:
+            conn.execute(sa.delete(erp_sync_state))
+        plan = plan_background(w.env, "items", rows_per_day=500, chunk_rows=250)
+        assert not plan.slices["fresh"].any()
+        before = w.writes()["entities"]["items"]["insert"]["applied"]
+        results = [run_slice(w.env, "items", n) for n in range(plan.slices.height)]
+        assert all(r is not None and r.metrics.rows_inserted == 0 for r in results)
+        assert w.writes()["entities"]["items"]["insert"]["applied"] == before
         w.assert_exact(only=("items",))

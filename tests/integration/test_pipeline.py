@@ -161,3 +161,30 @@ def test_schema_drift_new_column_ignored_removed_column_fails_the_batch(
         assert failed["status"] == "failed"
         assert "CAPACITY" in failed["error_message"]
         assert applied(w, "work_centers") == before  # nothing was written
+
+
+def test_a_409_for_a_record_of_a_newer_rowversion_keeps_it(state_url: str, tmp_path: Path) -> None:
+    """An insert meets a record ScheduleHub holds in a newer version (another run synced
+    the row since): adopted as skipped, never overwritten with the older data; the state
+    takes ScheduleHub's hash and rowversion."""
+    import datetime as dt
+
+    with world(state_url, tmp_path) as w:
+        sync_all(w)
+        store, hub = w.env.store, w.env.schedulehub
+        state = store.sync_state.load("items").sort("erp_key_hash")
+        key, uid = state["erp_key_hash"][0], state["uid"][0]
+        store.delete_sync_state("items", [key])  # as if this run had not seen it synced
+        newer = {"erp_data_hash": "f" * 64, "erp_rowversion": "2099-01-01T00:00:00"}
+        assert hub.update("items", uid, newer).status == 200
+        updates = applied(w, "items")["update"]
+        result = sync_window(w.env, "items", w.windows(), full_rescan=True)
+        assert result.metrics.rows_updated == result.metrics.rows_inserted == 0
+        assert applied(w, "items")["update"] == updates
+        remote = hub.get_by_key("items", key)
+        assert remote is not None
+        assert remote["erp_data_hash"] == "f" * 64
+        row = store.sync_state.load_keys("items", [key]).row(0, named=True)
+        assert row["uid"] == uid
+        assert row["erp_data_hash"] == "f" * 64
+        assert row["erp_rowversion"] == dt.datetime(2099, 1, 1)

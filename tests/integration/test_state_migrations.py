@@ -55,7 +55,7 @@ def test_upgrade_from_empty_creates_exactly_the_declared_schema(empty_db_url: st
             store.check()
         store.upgrade()
         store.check()
-        assert store.revision() == store.head() == "0004"
+        assert store.revision() == store.head() == "0005"
         assert tables(store) == TABLES
         with store.engine.connect() as conn:
             on_pg = store.dialect == "postgresql"

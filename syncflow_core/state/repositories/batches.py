@@ -80,10 +80,12 @@ class BatchRepository(Repository):
         window_start: dt.datetime | None = None,
         window_end: dt.datetime | None = None,
         dagster_run_id: str | None = None,
+        plan_id: str | None = None,
         now: dt.datetime | None = None,
         conn: Connection | None = None,
     ) -> str:
-        """Record a running batch; returns its new uid (UUID v7)."""
+        """Record a running batch (of background plan ``plan_id``, if any); returns its
+        new uid (UUID v7)."""
         if kind not in BATCH_KINDS:
             raise ValueError(f"batch kind {kind!r} is not one of {BATCH_KINDS}")
         batch_uid = new_batch_uid()
@@ -96,10 +98,31 @@ class BatchRepository(Repository):
             "window_end": naive_utc(window_end) if window_end else None,
             "started_at": naive_utc(now or utcnow()),
             "dagster_run_id": dagster_run_id,
+            "plan_id": plan_id,
         }
         with self._write(conn) as c:
             c.execute(sa.insert(T).values(values))
         return batch_uid
+
+    def others_since(
+        self,
+        entity: str,
+        since: dt.datetime,
+        *,
+        plan_id: str,
+        conn: Connection | None = None,
+    ) -> bool:
+        """Whether a batch of ``entity`` that is not of background plan ``plan_id`` has
+        started at or after ``since`` (one probe of the (entity, started_at) index)."""
+        stmt = sa.select(
+            sa.exists().where(
+                T.c.entity == entity,
+                T.c.started_at >= naive_utc(since),
+                sa.or_(T.c.plan_id.is_(None), T.c.plan_id != plan_id),
+            )
+        )
+        with self._read(conn) as c:
+            return bool(c.execute(stmt).scalar_one())
 
     def add_counts(
         self, batch_uid: str, counts: Mapping[str, int], *, conn: Connection | None = None

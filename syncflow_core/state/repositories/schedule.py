@@ -53,6 +53,9 @@ class Slice:
     chunks_done: int
     batch_uid: str | None
     chunk_bounds: str | None = None
+    #: planned while the entity had no state, no ScheduleHub record and no lease in force
+    fresh: bool = False
+    created_at: dt.datetime | None = None
 
 
 def _check_slices(slices: pl.DataFrame) -> pl.DataFrame:
@@ -83,18 +86,22 @@ class BackgroundScheduleRepository(Repository):
         entity: str,
         slices: pl.DataFrame,
         *,
+        fresh: bool = False,
         now: dt.datetime | None = None,
         conn: Connection | None = None,
     ) -> str:
         """Store a plan of ``slices`` (``rowversion_lo``, ``rowversion_hi``, optional
         ``planned_rows`` and ``chunk_bounds``), numbered from 0 in rowversion order;
-        returns the plan id."""
+        returns the plan id. ``fresh``: planned while the entity had no state, no
+        ScheduleHub record and no lease in force; ``now`` (its ``created_at``) is when
+        its scan began."""
         plan_id = str(uuid_utils.uuid7())
         now = naive_utc(now or utcnow())
         rows = _check_slices(slices).with_columns(
             plan_id=pl.lit(plan_id),
             entity=pl.lit(entity),
             status=pl.lit("planned"),
+            fresh=pl.lit(fresh),
             created_at=pl.lit(now, pl.Datetime("us")),
             updated_at=pl.lit(now, pl.Datetime("us")),
         )
@@ -230,6 +237,13 @@ class BackgroundScheduleRepository(Repository):
         )
         with self._write(conn) as c:
             c.execute(stmt)
+
+    def clear_fresh(self, plan_id: str, *, conn: Connection | None = None) -> int:
+        """The plan is fresh no longer (its state was rebuilt from ScheduleHub); returns
+        how many slices said it."""
+        stmt = sa.update(T).where(T.c.plan_id == plan_id, T.c.fresh).values(fresh=False)
+        with self._write(conn) as c:
+            return int(c.execute(stmt).rowcount)
 
     def reset_running(
         self, plan_id: str, *, now: dt.datetime | None = None, conn: Connection | None = None
