@@ -36,7 +36,7 @@ from syncflow_core.metrics import BatchMetrics
 from syncflow_core.normalize import stages as norm
 from syncflow_core.resolve import ParentLookup, resolve_parents
 from syncflow_core.state.clock import utcnow
-from syncflow_core.stream import Chunk, ChunkStream
+from syncflow_core.stream import Chunk, ChunkStream, InFlight
 from syncflow_core.windows import Window, to_source_time
 
 log = logging.getLogger(__name__)
@@ -474,12 +474,24 @@ def overlap(batch: Batch, stream: ChunkStream[Chunk], name: str) -> ChunkStream[
     return stream.ahead(depth, name=name) if depth and name in THREAD_BREAKS else stream
 
 
+#: chunks in flight between the fetch and the end of track, beyond ``pipeline_depth``: one
+#: per thread (source, delta, ScheduleHub side, track), so that each has one to work on
+IN_FLIGHT_PER_THREAD = 4
+
+
 def stages(batch: Batch) -> ChunkStream[Chunk]:
-    """The nine stages over ``batch``, lazily: iterate to run them chunk by chunk."""
+    """The nine stages over ``batch``, lazily: iterate to run them chunk by chunk.
+
+    With overlapping stages at most ``IN_FLIGHT_PER_THREAD + pipeline_depth`` chunks are
+    between the fetch and the end of track, wherever the slowest stage is (``InFlight``)."""
+    depth = batch.env.settings.pipeline_depth
+    in_flight = InFlight(IN_FLIGHT_PER_THREAD + depth) if depth else None
     stream = fetch(batch)
+    if in_flight is not None:
+        stream = in_flight.enter(stream)
     for name in STAGES[1:]:
         stream = apply_stage(batch, stream, name)
-    return stream
+    return in_flight.leave(stream) if in_flight is not None else stream
 
 
 Stage = Callable[[Batch, Chunk], Chunk]

@@ -172,3 +172,56 @@ class ChunkStream(Generic[T]):
                 yield item
 
         return ChunkStream(self.name, run(), self.seconds)
+
+
+class InFlight:
+    """At most ``limit`` items of a stream between :meth:`enter` and :meth:`leave`.
+
+    Queues between threads bound each hand-over, but how many chunks wait in them depends
+    on which stage is the slowest: when it is the last (the state writes of a large
+    table's later slices), every queue fills, two chunks more than when it is in the
+    middle (ScheduleHub). A chunk enters only when one has left: the batch's memory is
+    then the same wherever the bottleneck is. The stream that enters is pulled in a
+    producer thread; one that is abandoned (an error downstream) lets it go at once.
+
+    >>> in_flight = InFlight(2)
+    >>> list(in_flight.leave(in_flight.enter(ChunkStream("demo", iter("abc")))))
+    ['a', 'b', 'c']
+    """
+
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise ValueError(f"at least one item must be let in flight, not {limit}")
+        self._free = threading.Semaphore(limit)
+        self._closed = threading.Event()
+
+    def enter(self, stream: ChunkStream[T]) -> ChunkStream[T]:
+        """``stream``, each item pulled only once fewer than ``limit`` are in flight."""
+
+        def run() -> Iterator[T]:
+            iterator = iter(stream)
+            while True:
+                while not self._free.acquire(timeout=0.1):
+                    if self._closed.is_set():
+                        return
+                try:
+                    item = next(iterator)
+                except StopIteration:
+                    self._free.release()
+                    return
+                yield item
+
+        return ChunkStream(stream.name, run(), stream.seconds)
+
+    def leave(self, stream: ChunkStream[T]) -> ChunkStream[T]:
+        """``stream``, each item out of flight as it is handed on."""
+
+        def run() -> Iterator[T]:
+            try:
+                for item in stream:
+                    self._free.release()
+                    yield item
+            finally:
+                self._closed.set()
+
+        return ChunkStream(stream.name, run(), stream.seconds)

@@ -76,3 +76,60 @@ def test_the_producer_logs_in_the_consumers_context() -> None:
     with log_context(batch_uid="b-7"):
         assert list(stream) == [0, 1, 2]
     assert seen == [("t-up", "b-7")] * 3
+
+
+def test_in_flight_bounds_the_items_between_enter_and_leave_whatever_is_slowest() -> None:
+    from syncflow_core.stream import InFlight
+
+    alive: set[int] = set()
+    most = 0
+    lock = threading.Lock()
+
+    def source() -> Iterator[int]:
+        nonlocal most
+        for i in range(30):
+            with lock:
+                alive.add(i)
+                most = max(most, len(alive))
+            yield i
+
+    def slow_last(x: int) -> int:
+        time.sleep(0.01)
+        with lock:
+            alive.discard(x)
+        return x
+
+    def run(limit: int | None) -> list[int]:
+        nonlocal most
+        alive.clear()
+        most = 0
+        in_flight = InFlight(limit) if limit else None
+        stream: ChunkStream[int] = ChunkStream("t", source())
+        if in_flight is not None:
+            stream = in_flight.enter(stream)
+        stream = stream.map("a", lambda x: x).ahead(1).map("b", lambda x: x).ahead(1)
+        stream = stream.map("last", slow_last)
+        return list(in_flight.leave(stream) if in_flight is not None else stream)
+
+    assert run(None) == list(range(30))
+    assert most > 3  # left alone, the queues before the slow last stage fill up
+    assert run(3) == list(range(30))
+    assert most <= 3
+
+
+def test_in_flight_lets_an_abandoned_producer_go() -> None:
+    from syncflow_core.stream import InFlight
+
+    def boom(x: int) -> int:
+        if x == 2:
+            raise ValueError("chunk 2 is bad")
+        return x
+
+    in_flight = InFlight(2)
+    stream = in_flight.enter(ChunkStream("u", iter(range(100)))).ahead(1).map("b", boom)
+    with pytest.raises(ValueError, match="chunk 2 is bad"):
+        list(in_flight.leave(stream))
+    time.sleep(0.3)
+    assert not [t for t in threading.enumerate() if t.name.startswith("u-stage")]
+    with pytest.raises(ValueError, match="at least one"):
+        InFlight(0)
