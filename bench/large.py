@@ -21,6 +21,11 @@ Asserts nothing.
     uv run python bench/large.py                       # 1M, 3M, 7M
     uv run python bench/large.py 1000000 3000000      # some sizes only
     uv run python bench/large.py --admin-url postgresql://postgres@127.0.0.1:5433/postgres
+    uv run python bench/large.py 1000000 7000000 --repeat 3   # medians of 3 rounds
+
+On a shared machine one slice's rows/s moves by about 10 % from run to run (the same first
+slice: 70k to 86k rows/s on one day); ``--repeat N`` runs the sizes in N interleaved
+rounds and compares the medians.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import json
 import math
 import os
 import secrets
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -229,6 +235,12 @@ def main() -> None:
         help="libpq URL of the PostgreSQL server for the state (a database is created and "
         f"dropped on it per size; default {ADMIN})",
     )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="rounds of all sizes, interleaved; the ratios compare each size's medians",
+    )
     parser.add_argument("--child", choices=["plan", "sync"], help=argparse.SUPPRESS)
     parser.add_argument("--slices", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -237,28 +249,36 @@ def main() -> None:
         return
     settings = server_settings(args.admin_url)
     print(f"state server: {settings}", file=sys.stderr, flush=True)
-    results = [
-        one_size(n, args.rows_per_day, args.chunk_rows, args.one_process, args.admin_url)
-        for n in args.sizes
-    ]
+    runs: dict[int, list[dict[str, Any]]] = {n: [] for n in args.sizes}
+    for _ in range(max(1, args.repeat)):
+        for n in args.sizes:
+            runs[n].append(
+                one_size(n, args.rows_per_day, args.chunk_rows, args.one_process, args.admin_url)
+            )
     how = "all in one process" if args.one_process else "a process per slice"
     print(
         f"\nbackground sync, slices of {args.rows_per_day:,} rows ({how}), chunks of "
         f"{args.chunk_rows:,} rows, state on PostgreSQL ({settings})"
     )
     print(
-        f"{'rows':>10}  {'slices':>6}  {'synced':>10}  {'seconds':>8}  {'rows/s':>8}  "
+        f"{'rows':>10}  {'run':>6}  {'synced':>10}  {'seconds':>8}  {'rows/s':>8}  "
         f"{'rows/CPU s':>10}  {'sync peak MB':>12}  {'plan s':>7}  {'plan peak MB':>12}"
     )
-    for r in results:
-        print(
-            f"{r['rows']:>10,}  {r['slices']:>6}  {r['synced']:>10,}  {r['seconds']:>8.1f}  "
-            f"{r['rows_per_second']:>8,.0f}  {r['rows_per_cpu_second']:>10,.0f}  "
-            f"{r['sync_peak_mb']:>12,.0f}  "
-            f"{r['plan_seconds']:>7.1f}  {r['plan_peak_mb']:>12,.0f}"
-        )
-    if len(results) > 1:
-        small, large = results[0], results[-1]
+    medians = []
+    for n in args.sizes:
+        rows = [(str(i + 1), r) for i, r in enumerate(runs[n])]
+        if len(runs[n]) > 1:
+            rows.append(("median", median_of(runs[n])))
+        for label, r in rows:
+            print(
+                f"{r['rows']:>10,}  {label:>6}  {r['synced']:>10,}  {r['seconds']:>8.1f}  "
+                f"{r['rows_per_second']:>8,.0f}  {r['rows_per_cpu_second']:>10,.0f}  "
+                f"{r['sync_peak_mb']:>12,.0f}  "
+                f"{r['plan_seconds']:>7.1f}  {r['plan_peak_mb']:>12,.0f}"
+            )
+        medians.append(rows[-1][1])
+    if len(medians) > 1:
+        small, large = medians[0], medians[-1]
         label = f"{large['rows'] / 1e6:g}M/{small['rows'] / 1e6:g}M"
         print(
             f"\nratios {label}: rows/s {large['rows_per_second'] / small['rows_per_second']:.3f}, "
@@ -267,6 +287,16 @@ def main() -> None:
             f"sync peak memory {large['sync_peak_mb'] / small['sync_peak_mb']:.3f}, "
             f"plan peak memory {large['plan_peak_mb'] / small['plan_peak_mb']:.3f}"
         )
+
+
+def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each figure's median over ``runs`` of one size."""
+    return {
+        key: statistics.median([r[key] for r in runs])
+        if isinstance(runs[0][key], float)
+        else runs[0][key]
+        for key in runs[0]
+    }
 
 
 if __name__ == "__main__":
