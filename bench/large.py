@@ -22,8 +22,9 @@ slice flat instead of +40 %). So it lives in ``/dev/shm`` when that has room
 
 Prints, per size, rows/s of the slices (wall time), rows per CPU second of the syncing
 process (less sensitive to other work on a shared machine) and the peak resident memory
-(``ru_maxrss``) of each process, then the ratios of the largest size to the smallest.
-Asserts nothing.
+(``ru_maxrss``) of each process, then the ratios of the largest size to the smallest, of
+the medians and slice by slice (first slices against the largest size's later ones, and
+the mean peak of a slice). Asserts nothing.
 
     uv run python bench/large.py                       # 1M, 3M, 7M
     uv run python bench/large.py 1000000 3000000      # some sizes only
@@ -243,6 +244,8 @@ def one_size(
         "sync_peak_mb": sync["peak_mb"],
         "plan_seconds": plan["seconds"],
         "plan_peak_mb": plan["peak_mb"],
+        "slice_rates": [s["rows"] / s["seconds"] for s in sync["slices"]],
+        "slice_peaks_mb": [s["peak_mb"] for s in sync["slices"]],
     }
 
 
@@ -329,15 +332,37 @@ def main() -> None:
             f"sync peak memory {large['sync_peak_mb'] / small['sync_peak_mb']:.3f}, "
             f"plan peak memory {large['plan_peak_mb'] / small['plan_peak_mb']:.3f}"
         )
+        print(slice_summary(runs[args.sizes[0]], runs[args.sizes[-1]]))
+
+
+def slice_summary(small: list[dict[str, Any]], large: list[dict[str, Any]]) -> str:
+    """The same comparison slice by slice, over every round: first slices (slice 0 of
+    every run, the same work whatever the size) against the largest size's later slices,
+    and the mean peak of a slice (its process's peak, with a process per slice) of the
+    smallest size against the largest's. Less noisy than the ratios of the medians: more
+    slices, and a mean of peaks rather than the largest of many processes against one."""
+    first = [r["slice_rates"][0] for r in (*small, *large)]
+    later = [rate for r in large for rate in r["slice_rates"][1:]]
+    peaks = [
+        statistics.mean(p for r in runs for p in r["slice_peaks_mb"]) for runs in (small, large)
+    ]
+    if not later:
+        return "slices: the largest size has a single slice"
+    first_mean, later_mean = statistics.mean(first), statistics.mean(later)
+    return (
+        f"slices, every round: first slices {first_mean:,.0f} rows/s ({len(first)}), the "
+        f"largest size's later slices {later_mean:,.0f} ({len(later)}): "
+        f"{later_mean / first_mean:.3f}; mean peak of a slice {peaks[0]:,.0f} and "
+        f"{peaks[1]:,.0f} MB: {peaks[1] / peaks[0]:.3f}"
+    )
 
 
 def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Each figure's median over ``runs`` of one size."""
     return {
-        key: statistics.median([r[key] for r in runs])
-        if isinstance(runs[0][key], float)
-        else runs[0][key]
-        for key in runs[0]
+        key: statistics.median([r[key] for r in runs]) if isinstance(value, float) else value
+        for key, value in runs[0].items()
+        if not isinstance(value, list)
     }
 
 
