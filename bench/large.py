@@ -190,7 +190,7 @@ def one_size(
     from syncflow_core.emulators.servers import run_in_process
     from syncflow_core.state import StateStore
 
-    work = Path(tempfile.mkdtemp(prefix="sf-large-", dir=hub_directory(hub_dir, rows)))
+    work = Path(tempfile.mkdtemp(prefix="sf-large-", dir=hub_dir))
     database = f"sf_large_{secrets.token_hex(4)}"
     with psycopg.connect(admin, autocommit=True) as server:
         server.execute(f'CREATE DATABASE "{database}"')
@@ -284,6 +284,7 @@ def main() -> None:
         child(args.child, [int(n) for n in args.slices.split(",")] if args.slices else None)
         return
     settings = server_settings(args.admin_url)
+    # chosen once, for the largest size, so that every size's file is where the header says
     hub = hub_directory(args.hub_dir, max(args.sizes)) or tempfile.gettempdir()
     print(f"state server: {settings}; ScheduleHub emulator's file in {hub}", file=sys.stderr)
     runs: dict[int, list[dict[str, Any]]] = {n: [] for n in args.sizes}
@@ -296,7 +297,7 @@ def main() -> None:
                     args.chunk_rows,
                     args.one_process,
                     args.admin_url,
-                    args.hub_dir,
+                    hub,
                 )
             )
     how = "all in one process" if args.one_process else "a process per slice"
