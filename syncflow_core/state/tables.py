@@ -12,7 +12,14 @@ All timestamps are naive UTC (``DateTime`` without time zone), microsecond preci
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 SCHEMA = "bridge"
 
@@ -64,6 +71,75 @@ ENTITY = sa.String(64)
 KEY_HASH = sa.String(32).with_variant(sa.String(32, collation="C"), "postgresql")
 DATA_HASH = sa.String(64)
 UID = sa.String(36)
+
+
+class _FromHex(FunctionElement[Any]):
+    """Hex text as bytes: ``decode(x, 'hex')`` on PostgreSQL, ``x`` elsewhere."""
+
+    name = "from_hex"
+    inherit_cache = True
+
+
+class _ToHex(FunctionElement[Any]):
+    """Bytes as lowercase hex text: ``encode(x, 'hex')`` on PostgreSQL, ``x`` elsewhere."""
+
+    name = "to_hex"
+    inherit_cache = True
+
+
+@compiles(_FromHex)
+@compiles(_ToHex)
+def _as_is(element: FunctionElement[Any], compiler: SQLCompiler, **kw: Any) -> str:
+    return str(compiler.process(element.clauses, **kw))
+
+
+@compiles(_FromHex, "postgresql")
+def _pg_from_hex(element: FunctionElement[Any], compiler: SQLCompiler, **kw: Any) -> str:
+    return f"decode({compiler.process(element.clauses, **kw)}, 'hex')"
+
+
+@compiles(_ToHex, "postgresql")
+def _pg_to_hex(element: FunctionElement[Any], compiler: SQLCompiler, **kw: Any) -> str:
+    return f"encode({compiler.process(element.clauses, **kw)}, 'hex')"
+
+
+class HexBytes(sa.types.TypeDecorator[str]):
+    """A hash: lowercase hex text in Python, in frames and in every statement's values and
+    results, stored as its bytes (``bytea``) on PostgreSQL and as the text elsewhere.
+
+    Half the bytes: with 6M keys the state's primary key is 31 % smaller, its table 22 %,
+    and a million more inserts took about 30 % less time (migration 0006). Bound
+    values pass through ``decode(…, 'hex')`` and selected columns through ``encode(…,
+    'hex')`` in the SQL itself, so the bulk paths (``fetchmany`` into Polars, ADBC) see text
+    as from any other column; COPY, which has no SQL for its values, writes ``\\x<hex>``
+    (:func:`syncflow_core.state.bulk.frames.csv_form_for`). Comparisons and joins between two
+    such columns compare the bytes. Only the state's own hashes use it: they are always
+    produced by :mod:`syncflow_core.identity` (PostgreSQL refuses a value that is not hex:
+    ``invalid hexadecimal digit``).
+    """
+
+    impl = sa.String
+    cache_ok = True
+
+    def __init__(self, length: int) -> None:
+        super().__init__(length)
+        self.length = length  # hex digits
+
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(postgresql.BYTEA())
+        return dialect.type_descriptor(sa.String(self.length))
+
+    def bind_expression(self, bindvalue: Any) -> Any:
+        return _FromHex(bindvalue)
+
+    def column_expression(self, colexpr: Any) -> Any:
+        return _ToHex(colexpr)
+
+
+#: the state's own key and data hashes (:class:`HexBytes`)
+STATE_KEY_HASH = HexBytes(32)
+STATE_DATA_HASH = HexBytes(64)
 
 
 def _one_of(column: str, values: tuple[str, ...], name: str) -> sa.CheckConstraint:
@@ -154,9 +230,9 @@ erp_sync_state = sa.Table(
     "erp_sync_state",
     metadata,
     sa.Column("entity", ENTITY, primary_key=True),
-    sa.Column("erp_key_hash", KEY_HASH, primary_key=True),
+    sa.Column("erp_key_hash", STATE_KEY_HASH, primary_key=True),
     sa.Column("uid", UID, nullable=False, comment="the ScheduleHub uid"),
-    sa.Column("erp_data_hash", DATA_HASH, nullable=False),
+    sa.Column("erp_data_hash", STATE_DATA_HASH, nullable=False),
     sa.Column("erp_rowversion", sa.DateTime),
     sa.Column("last_batch_uid", UID),
     sa.Column("last_synced_at", sa.DateTime, nullable=False),

@@ -58,7 +58,7 @@ def test_all_green(w: World) -> None:
         assert r.latency_ms > 0
     checks = by_name(results)
     head = StateStore.head()
-    assert head == "0005"
+    assert head == "0006"
     assert f"schema at revision {head} (head)" in checks["state database"].detail
     assert "4 entities offered" in checks["APISmith"].detail
     assert "read items index" in checks["ScheduleHub"].detail

@@ -55,7 +55,7 @@ def test_upgrade_from_empty_creates_exactly_the_declared_schema(empty_db_url: st
             store.check()
         store.upgrade()
         store.check()
-        assert store.revision() == store.head() == "0005"
+        assert store.revision() == store.head() == "0006"
         assert tables(store) == TABLES
         with store.engine.connect() as conn:
             on_pg = store.dialect == "postgresql"
@@ -155,39 +155,62 @@ def test_nothing_but_migrations_creates_tables() -> None:
     assert offenders == []
 
 
+KEY_HASH_TYPES = sa.text(
+    "SELECT table_name, column_name, data_type, collation_name FROM information_schema.columns "
+    "WHERE table_schema = 'bridge' "
+    "AND column_name IN ('erp_key_hash', 'parent_key_hash', 'erp_data_hash')"
+)
+
+
+def hash_columns(store: StateStore) -> dict[tuple[str, str], tuple[str, str | None]]:
+    with store.engine.connect() as conn:
+        return {(t, c): (kind, collation) for t, c, kind, collation in conn.execute(KEY_HASH_TYPES)}
+
+
+def two_states() -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "erp_key_hash": ["0" * 32, "f" * 32],
+            "uid": ["u0", "u1"],
+            "erp_data_hash": ["d" * 64, "0123456789abcdef" * 4],
+            "erp_rowversion": [None, None],
+        },
+        schema_overrides={"erp_rowversion": pl.Datetime("us")},
+    )
+
+
 @pytest.mark.postgres
 def test_key_hashes_compare_bytes_on_postgresql(pg_database_factory: Callable[[], str]) -> None:
-    # Every key hash column has collation C (the state's key probes compare bytes, not
-    # through strcoll), and a key set staged for a join gets the same collation.
-    collations = sa.text(
-        "SELECT table_name, column_name, collation_name FROM information_schema.columns "
-        "WHERE table_schema = 'bridge' AND column_name IN ('erp_key_hash', 'parent_key_hash')"
-    )
+    # The state's hashes are bytes (bytea); every other key hash column has collation C
+    # (compared as bytes, not through strcoll).
     with StateStore(pg_database_factory()) as store:
         store.upgrade()
-        with store.engine.connect() as conn:
-            found = {(t, c): name for t, c, name in conn.execute(collations)}
-        assert found == {
-            ("erp_sync_state", "erp_key_hash"): "C",
-            ("failed_records", "erp_key_hash"): "C",
-            ("pending_children", "erp_key_hash"): "C",
-            ("pending_children", "parent_key_hash"): "C",
+        assert hash_columns(store) == {
+            ("erp_sync_state", "erp_key_hash"): ("bytea", None),
+            ("erp_sync_state", "erp_data_hash"): ("bytea", None),
+            ("failed_records", "erp_key_hash"): ("character varying", "C"),
+            ("pending_children", "erp_key_hash"): ("character varying", "C"),
+            ("pending_children", "parent_key_hash"): ("character varying", "C"),
         }
-        store.upsert_sync_state(
-            "items",
-            pl.DataFrame(
-                {
-                    "erp_key_hash": ["0" * 32, "f" * 32],
-                    "uid": ["u0", "u1"],
-                    "erp_data_hash": ["d", "d"],
-                    "erp_rowversion": [None, None],
-                },
-                schema_overrides={"erp_rowversion": pl.Datetime("us")},
-            ),
-            "batch",
-        )
+        store.upsert_sync_state("items", two_states(), "batch")
         found_keys = store.load_sync_state_for_keys("items", pl.Series(["f" * 32, "a" * 32]))
         assert found_keys["erp_key_hash"].to_list() == ["f" * 32]
-        store.downgrade("0003")
         with store.engine.connect() as conn:
-            assert {name for _, _, name in conn.execute(collations)} == {None}
+            stored = conn.execute(
+                sa.text("SELECT erp_key_hash, erp_data_hash FROM bridge.erp_sync_state")
+            ).all()
+        assert sorted(stored) == [
+            (bytes(16), bytes([0xDD]) * 32),
+            (bytes([0xFF]) * 16, bytes.fromhex("0123456789abcdef" * 4)),
+        ]
+        store.downgrade("0005")  # back to text: the same hex digits
+        assert hash_columns(store)[("erp_sync_state", "erp_key_hash")] == ("character varying", "C")
+        with store.engine.connect() as conn:
+            text = conn.execute(
+                sa.text("SELECT erp_key_hash, erp_data_hash FROM bridge.erp_sync_state")
+            ).all()
+        assert sorted(text) == sorted(two_states().select("erp_key_hash", "erp_data_hash").rows())
+        store.downgrade("0003")
+        assert {collation for _, collation in hash_columns(store).values()} == {None}
+        store.upgrade()  # text to bytes, the existing rows included
+        assert store.load_sync_state("items").sort("erp_key_hash").equals(two_states())

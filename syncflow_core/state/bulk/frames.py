@@ -9,6 +9,7 @@ import polars as pl
 import sqlalchemy as sa
 
 from syncflow_core.state.errors import FrameShapeError
+from syncflow_core.state.tables import HexBytes
 
 # SQLAlchemy's own storage form of DateTime on SQLite (so Core comparisons agree with it).
 SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S%.6f"
@@ -64,6 +65,15 @@ def csv_form(frame: pl.DataFrame) -> pl.DataFrame:
     """What PostgreSQL's COPY (CSV) reads: datetimes as ISO text, no NUL in text."""
     return frame.select(
         _stored(name, dtype, bool_as_int=False) for name, dtype in frame.schema.items()
+    )
+
+
+def csv_form_for(table: sa.Table, frame: pl.DataFrame) -> pl.DataFrame:
+    """:func:`csv_form` of a frame of ``table``'s columns, a :class:`HexBytes` column as
+    COPY reads a ``bytea`` (``\\x`` then the hex digits)."""
+    hexed = [c for c in frame.columns if isinstance(table.c[c].type, HexBytes)]
+    return csv_form(frame).with_columns(
+        pl.concat_str(pl.lit("\\x"), pl.col(c)).alias(c) for c in hexed
     )
 
 

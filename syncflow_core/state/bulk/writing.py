@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from syncflow_core.state.bulk.frames import csv_form, frame_for, polars_type, sqlite_form
+from syncflow_core.state.bulk.frames import csv_form_for, frame_for, polars_type, sqlite_form
 from syncflow_core.state.bulk.merge import Merge
 from syncflow_core.state.errors import FrameShapeError
 
@@ -286,7 +286,7 @@ def _driver_errors(conn: Connection, statement: str) -> Iterator[None]:
 
 
 def _copy_in(conn: Connection, table: sa.Table, frame: pl.DataFrame) -> None:
-    frame = csv_form(frame)
+    frame = csv_form_for(table, frame)
     names = ", ".join(conn.dialect.identifier_preparer.quote(c) for c in frame.columns)
     statement = f"COPY {render_table(conn, table)} ({names}) FROM STDIN (FORMAT csv)"
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]

@@ -32,7 +32,7 @@ from syncflow_core.state.bulk import (
 from syncflow_core.state.clock import naive_utc, utcnow
 from syncflow_core.state.errors import FrameShapeError
 from syncflow_core.state.repositories.base import Repository
-from syncflow_core.state.tables import KEY_HASH, erp_sync_state
+from syncflow_core.state.tables import STATE_KEY_HASH, erp_sync_state
 
 T = erp_sync_state
 STATE_COLUMNS = ("erp_key_hash", "uid", "erp_data_hash", "erp_rowversion")
@@ -69,7 +69,7 @@ class SyncStateRepository(Repository):
         """Only the rows of these key hashes (a chunk's delta, a parent lookup)."""
         with (
             self._read(conn) as c,
-            staged_keys(c, "keys", "erp_key_hash", key_hashes, KEY_HASH) as keys,
+            staged_keys(c, "keys", "erp_key_hash", key_hashes, STATE_KEY_HASH) as keys,
         ):
             stmt = (
                 sa.select(*(T.c[name] for name in STATE_COLUMNS))
@@ -157,7 +157,7 @@ class SyncStateRepository(Repository):
         """Forget these keys (deleted in ScheduleHub); returns how many rows went."""
         with (
             self._write(conn) as c,
-            staged_keys(c, "keys", "erp_key_hash", key_hashes, KEY_HASH) as keys,
+            staged_keys(c, "keys", "erp_key_hash", key_hashes, STATE_KEY_HASH) as keys,
         ):
             stmt = sa.delete(T).where(
                 T.c.entity == entity, T.c.erp_key_hash.in_(sa.select(keys.c.erp_key_hash))
