@@ -10,7 +10,6 @@ from typing import Any
 
 import polars as pl
 import pytest
-import sqlalchemy as sa
 
 from syncflow_core.lease import LeaseHeldError, holder_name
 from syncflow_core.pipeline import open_batch, sync_window
@@ -150,7 +149,7 @@ def test_a_delete_that_failed_is_redriven_as_a_delete(state_url: str, tmp_path: 
 
 
 def test_a_batch_reads_the_queues_once_and_settles_every_chunks_keys(
-    state_url: str, tmp_path: Path
+    state_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Open failures of keys spread over the whole source, then a batch of several chunks:
     # each key is resolved by the chunk that syncs it, and the open keys are read once
@@ -164,16 +163,14 @@ def test_a_batch_reads_the_queues_once_and_settles_every_chunks_keys(
         )
         store.failed.add("items", old, "an-earlier-batch")
         reads: list[str] = []
+        read_open_keys = store.failed.open_keys
 
-        def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-            if "failed_records" in statement and "DISTINCT" in statement.upper():
-                reads.append(statement)
+        def counted(entity: str, **kwargs: Any) -> pl.Series:  # the real read, counted
+            reads.append(entity)
+            return read_open_keys(entity, **kwargs)
 
-        sa.event.listen(store.engine, "before_cursor_execute", count)
-        try:
-            result = sync_window(w.env, "items", w.windows())
-        finally:
-            sa.event.remove(store.engine, "before_cursor_execute", count)
+        monkeypatch.setattr(store.failed, "open_keys", counted)
+        result = sync_window(w.env, "items", w.windows())
         assert result.status == "succeeded"
         assert result.metrics.rows_fetched > 3 * 1000  # four chunks
         still_open = store.failed.find(entity="items", status="open")["erp_key_hash"]
@@ -182,7 +179,7 @@ def test_a_batch_reads_the_queues_once_and_settles_every_chunks_keys(
         assert store.failed.find(batch_uid="an-earlier-batch")["status"].unique().to_list() == [
             "resolved"
         ]
-        assert len(reads) == 1
+        assert reads == ["items"]
 
 
 def test_queued_keys_take_in_what_the_batch_itself_queues() -> None:

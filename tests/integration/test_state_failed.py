@@ -156,6 +156,22 @@ def test_open_keys_are_the_keys_of_open_records_each_once(store: StateStore) -> 
     assert store.failed.open_keys("items").len() == 0
 
 
+def test_open_keys_read_any_key_text_back_exactly(store: StateStore) -> None:
+    # PostgreSQL reads them through COPY ... (FORMAT csv): quotes, separators, line breaks,
+    # backslashes and digits-only keys must come back as they went in, as text.
+    odd = ["a,b", 'q"uote', "new\nline", "0123", "back\\slash", " padded "]
+    store.failed.add(
+        "items",
+        prepared_failed(len(odd)).with_columns(pl.Series("erp_key_hash", odd)),
+        "b1",
+        now=T0,
+    )
+    keys = store.failed.open_keys("items")
+    assert keys.name == "erp_key_hash"
+    assert keys.dtype == pl.String
+    assert sorted(keys.to_list()) == sorted(odd)
+
+
 def test_resolve_keys_binds_any_key_text(store: StateStore) -> None:
     odd = prepared_failed(4).with_columns(pl.Series("erp_key_hash", [None, "a,b", "c'd", "plain"]))
     store.failed.add("items", odd, "b1", now=T0)

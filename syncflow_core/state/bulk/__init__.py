@@ -18,7 +18,7 @@ values always bound; COPY carries values in its data stream.
 """
 
 from syncflow_core.state.bulk.frames import frame_for, frame_schema, polars_type
-from syncflow_core.state.bulk.reading import read_frame, read_frame_adbc
+from syncflow_core.state.bulk.reading import read_frame, read_frame_adbc, read_strings
 from syncflow_core.state.bulk.writing import (
     compile_for,
     index_probes,
@@ -39,6 +39,7 @@ __all__ = [
     "polars_type",
     "read_frame",
     "read_frame_adbc",
+    "read_strings",
     "staged",
     "staged_keys",
     "upsert_frame",

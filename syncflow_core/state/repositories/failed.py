@@ -32,7 +32,7 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from syncflow_core.state.bulk import insert_frame, key_set, read_frame, staged
+from syncflow_core.state.bulk import insert_frame, key_set, read_frame, read_strings, staged
 from syncflow_core.state.clock import naive_utc, utcnow
 from syncflow_core.state.errors import FrameShapeError
 from syncflow_core.state.repositories.base import Repository
@@ -204,7 +204,7 @@ class FailedRecordRepository(Repository):
             .distinct()
         )
         with self._read(conn) as c:
-            return read_frame(c, stmt)["erp_key_hash"]
+            return read_strings(c, stmt)
 
     def resolve_keys(
         self,
