@@ -11,7 +11,7 @@ Code and frames still see lowercase hex text (``tables.HexBytes`` converts in SQ
 tables keep their key hashes as text: they are small, and never joined with the state.
 SQLite keeps text (no change).
 
-Rewrites the table (``ALTER COLUMN ... TYPE``): about a minute per 5M keys, under an
+Rewrites the table (``ALTER COLUMN ... TYPE``): 24 s for 5M keys on a 2-core machine, under an
 exclusive lock. A value that is not hex stops the migration, naming it.
 
 Revision ID: 0006
