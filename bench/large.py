@@ -250,10 +250,15 @@ def one_size(
 
 
 def main() -> None:
+    from syncflow_core.settings import Settings
+
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("sizes", nargs="*", type=int, default=[1_000_000, 3_000_000, 7_000_000])
     parser.add_argument("--rows-per-day", type=int, default=1_000_000)
-    parser.add_argument("--chunk-rows", type=int, default=100_000)
+    chunk_rows = Settings.model_fields["background_chunk_rows"].default
+    parser.add_argument(
+        "--chunk-rows", type=int, default=chunk_rows, help=f"the setting's default: {chunk_rows:,}"
+    )
     parser.add_argument(
         "--one-process",
         action="store_true",
