@@ -7,8 +7,10 @@ import datetime as dt
 import orjson
 import polars as pl
 import pytest
+import sqlalchemy as sa
 
 from syncflow_core.state import FrameShapeError, StateStore
+from syncflow_core.state.bulk import read_strings
 
 T0 = dt.datetime(2025, 3, 1, 12)
 DELAYS = (60, 120, 240)
@@ -170,6 +172,16 @@ def test_open_keys_read_any_key_text_back_exactly(store: StateStore) -> None:
     assert keys.name == "erp_key_hash"
     assert keys.dtype == pl.String
     assert sorted(keys.to_list()) == sorted(odd)
+
+
+def test_a_failing_read_of_strings_raises_sqlalchemys_error(store: StateStore) -> None:
+    # Errors of the COPY path come as from conn.execute: callers catch one family.
+    missing = sa.table("no_such_table", sa.column("k", sa.String()), schema="bridge")
+    with (
+        store.engine.connect() as conn,
+        pytest.raises((sa.exc.ProgrammingError, sa.exc.OperationalError)),
+    ):
+        read_strings(conn, sa.select(missing.c.k))
 
 
 def test_resolve_keys_binds_any_key_text(store: StateStore) -> None:

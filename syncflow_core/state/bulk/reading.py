@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql import Select
 
 from syncflow_core.state.bulk.frames import frame_schema, sqlite_storage_type, typed
-from syncflow_core.state.bulk.writing import compile_for, is_postgres
+from syncflow_core.state.bulk.writing import compile_for, driver_errors, is_postgres
 
 FETCH_CHUNK_ROWS = 100_000
 # PostgreSQL with ``$1`` placeholders, as ADBC's libpq driver takes them.
@@ -57,7 +57,7 @@ def read_strings(conn: Connection, stmt: Select[Any]) -> pl.Series:
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     buffer = io.BytesIO()
     statement = f"COPY ({compiled.string}) TO STDOUT (FORMAT csv)"
-    with cursor, cursor.copy(statement, compiled.params) as copy:
+    with driver_errors(conn, statement), cursor, cursor.copy(statement, compiled.params) as copy:
         for block in copy:
             buffer.write(block)
     if not buffer.tell():

@@ -273,7 +273,7 @@ def render_table(conn: Connection, table: sa.Table) -> str:
 
 
 @contextmanager
-def _driver_errors(conn: Connection, statement: str) -> Iterator[None]:
+def driver_errors(conn: Connection, statement: str) -> Iterator[None]:
     """The driver's exceptions as SQLAlchemy's (``IntegrityError`` and so on), as
     ``conn.execute`` raises them: callers catch one family, whichever path wrote."""
     dbapi = conn.dialect.loaded_dbapi
@@ -291,7 +291,7 @@ def _copy_in(conn: Connection, table: sa.Table, frame: pl.DataFrame) -> None:
     statement = f"COPY {render_table(conn, table)} ({names}) FROM STDIN (FORMAT csv)"
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     buffer = io.BytesIO()
-    with _driver_errors(conn, statement), cursor, cursor.copy(statement) as copy:
+    with driver_errors(conn, statement), cursor, cursor.copy(statement) as copy:
         for offset in range(0, frame.height, COPY_CHUNK_ROWS):
             buffer.seek(0)
             buffer.truncate()
@@ -309,7 +309,7 @@ def _executemany(conn: Connection, stmt: sa.Executable, frame: pl.DataFrame) -> 
     rows = sqlite_form(frame.select(order))
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        with _driver_errors(conn, compiled.string):
+        with driver_errors(conn, compiled.string):
             cursor.executemany(compiled.string, rows.iter_rows(buffer_size=EXECUTEMANY_BUFFER_ROWS))
     finally:
         cursor.close()
