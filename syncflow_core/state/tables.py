@@ -66,10 +66,10 @@ metadata = sa.MetaData(schema=SCHEMA, naming_convention=NAMING_CONVENTION)
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 ENTITY = sa.String(64)
-#: 32 hex digits, compared as bytes: on PostgreSQL a collation other than ``C`` compares
-#: through ``strcoll``, the main cost of the state's random key probes (migration 0004)
+#: the queues' key hashes (``failed_records``, ``pending_children``; the state's are
+#: :data:`STATE_KEY_HASH`): 32 hex digits, compared as bytes (on PostgreSQL a collation
+#: other than ``C`` compares through ``strcoll``, migration 0004)
 KEY_HASH = sa.String(32).with_variant(sa.String(32, collation="C"), "postgresql")
-DATA_HASH = sa.String(64)
 UID = sa.String(36)
 
 
