@@ -51,8 +51,9 @@ def read_strings(conn: Connection, stmt: Select[Any]) -> pl.Series:
     peak by 18 MB instead of 41 through the cursor. Elsewhere :func:`read_frame`.
     """
     (column,) = stmt.selected_columns
+    name = str(column.key)
     if not is_postgres(conn):
-        return read_frame(conn, stmt)[str(column.key)]
+        return read_frame(conn, stmt)[name]
     compiled = compile_for(conn, stmt)
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     buffer = io.BytesIO()
@@ -61,11 +62,11 @@ def read_strings(conn: Connection, stmt: Select[Any]) -> pl.Series:
         for block in copy:
             buffer.write(block)
     if not buffer.tell():
-        return pl.Series(column.key, [], pl.String)
+        return pl.Series(name, [], pl.String)
     lines = pl.read_csv(
         buffer.getvalue(),
         has_header=False,
-        new_columns=[str(column.key)],
+        new_columns=[name],
         schema_overrides=[pl.String],
     )
     return lines.to_series()
