@@ -40,6 +40,7 @@ from syncflow_core.pipeline import BatchResult, drain, open_batch, stages
 from syncflow_core.reconcile import key_spec
 from syncflow_core.state.clock import utcnow
 from syncflow_core.state.repositories.schedule import Slice
+from syncflow_core.state.sizing import CacheFit, cache_fit
 from syncflow_core.stream import Chunk
 from syncflow_core.windows import ONE_DAY, Window
 
@@ -50,12 +51,15 @@ ONE_MICROSECOND = dt.timedelta(microseconds=1)
 
 @dataclass(frozen=True)
 class PlanSummary:
-    """A stored plan: its id and slices (``slice_no``, bounds, ``planned_rows``)."""
+    """A stored plan: its id and slices (``slice_no``, bounds, ``planned_rows``), and how
+    the state's primary key will compare with the state server's buffers once the plan's
+    keys are in (``None`` on SQLite)."""
 
     plan_id: str
     entity: str
     rows: int
     slices: pl.DataFrame
+    cache_fit: CacheFit | None = None
 
 
 def scan_rowversions(env: SyncEnv, entity: str) -> pl.Series:
@@ -139,7 +143,12 @@ def plan_background(
         len(slices),
         " (fresh: the slices skip the state lookups)" if fresh else "",
     )
-    return PlanSummary(plan_id, entity, rowversions.len(), env.store.schedule.plan(plan_id))
+    added = rowversions.len() - (0 if fresh else env.store.sync_state.count(entity))
+    fit = cache_fit(env.store.engine, added)
+    if fit is not None and fit.advice:
+        log.warning("%s: %s", entity, fit.advice)
+    slices_stored = env.store.schedule.plan(plan_id)
+    return PlanSummary(plan_id, entity, rowversions.len(), slices_stored, cache_fit=fit)
 
 
 def is_fresh(env: SyncEnv, entity: str) -> bool:

@@ -250,16 +250,20 @@ def plan_op(entity: str) -> dg.OpDefinition:
             f"{summary.slices.height} slices, days {days[0] if days else '-'} … "
             f"{days[-1] if days else '-'}"
         )
-        return dg.Output(
-            None,
-            metadata={
-                "plan_id": summary.plan_id,
-                "rows": summary.rows,
-                "slices": summary.slices.height,
-                "first_day": days[0] if days else "-",
-                "last_day": days[-1] if days else "-",
-            },
-        )
+        metadata: dict[str, Any] = {
+            "plan_id": summary.plan_id,
+            "rows": summary.rows,
+            "slices": summary.slices.height,
+            "first_day": days[0] if days else "-",
+            "last_day": days[-1] if days else "-",
+        }
+        fit = summary.cache_fit
+        if fit is not None:
+            metadata.update(fit.as_metadata())
+            if fit.advice:
+                context.log.warning(f"{entity}: {fit.advice}")
+                metadata["state_server_advice"] = fit.advice
+        return dg.Output(None, metadata=metadata)
 
     return plan
 

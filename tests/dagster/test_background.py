@@ -7,6 +7,7 @@ days out."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from syncflow_core.state import StateStore
+from syncflow_core.state import StateStore, sizing
 from syncflow_dagster.background import BACKGROUND, PLAN_JOB
 from syncflow_dagster.tags import entity_tag
 from tests.dagster.conftest import DagsterWorld, dagster_world
@@ -153,3 +154,35 @@ def test_a_regular_sync_holding_the_days_keeps_the_slice_out(pg_dworld: DagsterW
     assert slices["status"].to_list()[0] == "planned"  # still to do
     env.store.leases.release("items", ["2025-01-01"], holder)
     assert job.execute_in_process(instance=dw.instance, partition_key="2025-01-01").success
+
+
+def plan_metadata(result: dg.ExecuteInProcessResult) -> dict[str, Any]:
+    [output] = [e for e in result.all_node_events if e.is_successful_output]
+    return {k: v.value for k, v in output.step_output_data.metadata.items()}
+
+
+@pytest.mark.postgres
+def test_the_plan_shows_whether_the_state_index_will_fit_the_buffers(
+    pg_dworld: DagsterWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dw = pg_dworld
+    result = plan(dw)
+    assert result.success
+    shown = plan_metadata(result)
+    with dw.world.env.store.engine.connect() as conn:
+        buffers = conn.exec_driver_sql(
+            "SELECT setting::bigint * 8192 FROM pg_settings WHERE name = 'shared_buffers'"
+        ).scalar_one()
+    assert shown["shared_buffers_mb"] == round(buffers / sizing.MB, 1)
+    assert shown["state_index_mb_after_plan"] > shown["state_index_mb"] >= 0
+    assert "state_server_advice" not in shown
+
+    monkeypatch.setattr(sizing, "INDEX_BYTES_PER_KEY", 10**9)
+    again = plan(dw, replace=True)
+    assert again.success
+    advice = plan_metadata(again)["state_server_advice"]
+    assert advice.startswith("the state's primary key will be about")
+    warned = [
+        e.user_message for e in dw.instance.all_logs(again.run_id) if e.level == logging.WARNING
+    ]
+    assert any("shared_buffers to at least" in message for message in warned)

@@ -3,12 +3,14 @@ resumable at the last committed chunk."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
 
 from syncflow_core.background import cut, plan_background, progress, run_slice
 from syncflow_core.pipeline import BatchResult, sync_window
+from syncflow_core.state import sizing
 from tests.support.world import World, world
 
 
@@ -48,6 +50,38 @@ def test_background_slices_sync_the_whole_table_and_are_idempotent(
         again = sync_window(w.env, "items", w.windows(), full_rescan=True)
         assert again.metrics.rows_inserted == again.metrics.rows_updated == 0
         assert w.writes()["entities"]["items"] == before["entities"]["items"]
+
+
+def test_a_plan_says_whether_the_state_index_will_fit_the_buffers(
+    state_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sizes = {"items": 500, "work_centers": 5, "orders": 5, "order_lines": 5}
+    with world(state_url, tmp_path, sizes=sizes) as w:
+        plan = plan_background(w.env, "items", rows_per_day=1000, chunk_rows=250)
+        if w.env.store.dialect != "postgresql":
+            assert plan.cache_fit is None  # SQLite: no buffers to size
+            return
+        assert plan.cache_fit is not None
+        assert plan.cache_fit.added_keys == 500  # a fresh plan: every key is new
+        assert plan.cache_fit.fits
+        assert plan.cache_fit.advice is None
+        result = run_slice(w.env, "items", 0)
+        assert result is not None
+        synced = result.metrics.rows_inserted
+        assert 0 < synced < 500  # the source's bad rows are dead-lettered, not synced
+        # keys as big as a gigabyte each: no server holds that index
+        monkeypatch.setattr(sizing, "INDEX_BYTES_PER_KEY", 10**9)
+        with caplog.at_level(logging.WARNING, logger="syncflow_core.background"):
+            again = plan_background(w.env, "items", rows_per_day=1000, chunk_rows=250)
+        assert again.cache_fit is not None
+        assert again.cache_fit.added_keys == 500 - synced  # keys not in the state yet
+        assert again.cache_fit.index_bytes > 0
+        assert not again.cache_fit.fits
+        warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert any("shared_buffers to at least" in m and m.startswith("items: ") for m in warnings)
 
 
 def test_a_failed_slice_resumes_at_its_first_uncommitted_chunk(
