@@ -231,9 +231,15 @@ def plan_op(entity: str) -> dg.OpDefinition:
                     "set replace: true to plan again",
                     allow_retries=False,
                 )
-        summary = plan_background(
-            env, entity, rows_per_day=config.rows_per_day, chunk_rows=config.chunk_rows
-        )
+        # the core's lines (the plan, the state server's advice) reach the run's log, as a
+        # slice's do
+        with (
+            forward_logs(context.log, logging.INFO, settings=env.settings),
+            log_context(entity=entity),
+        ):
+            summary = plan_background(
+                env, entity, rows_per_day=config.rows_per_day, chunk_rows=config.chunk_rows
+            )
         first = (
             dt.date.fromisoformat(config.first_day)
             if config.first_day
@@ -261,7 +267,6 @@ def plan_op(entity: str) -> dg.OpDefinition:
         if fit is not None:
             metadata.update(fit.as_metadata())
             if fit.advice:
-                context.log.warning(f"{entity}: {fit.advice}")
                 metadata["state_server_advice"] = fit.advice
         return dg.Output(None, metadata=metadata)
 

@@ -169,11 +169,11 @@ def test_the_plan_shows_whether_the_state_index_will_fit_the_buffers(
     result = plan(dw)
     assert result.success
     shown = plan_metadata(result)
-    with dw.world.env.store.engine.connect() as conn:
-        buffers = conn.exec_driver_sql(
-            "SELECT setting::bigint * 8192 FROM pg_settings WHERE name = 'shared_buffers'"
-        ).scalar_one()
-    assert shown["shared_buffers_mb"] == round(buffers / sizing.MB, 1)
+    # the figures of the core's check (tests/integration/test_state_sizing.py checks those
+    # against the server)
+    fit = sizing.cache_fit(dw.world.env.store.engine, 0)
+    assert fit is not None
+    assert shown["shared_buffers_mb"] == fit.as_metadata()["shared_buffers_mb"]
     assert shown["state_index_mb_after_plan"] > shown["state_index_mb"] >= 0
     assert "state_server_advice" not in shown
 
