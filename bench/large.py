@@ -361,6 +361,7 @@ def slice_summary(small: list[dict[str, Any]], large: list[dict[str, Any]]) -> s
     slices, and a mean of peaks rather than the largest of many processes against one."""
     first = [r["slice_rates"][0] for r in (*small, *large)]
     later = [rate for r in large for rate in r["slice_rates"][1:]]
+    # the APISmith emulator's CPU per slice: the same work in every slice
     canary_first = [r["slice_apismith_cpu"][0] for r in (*small, *large)]
     canary_later = [cpu for r in large for cpu in r["slice_apismith_cpu"][1:]]
     peaks = [
@@ -369,15 +370,15 @@ def slice_summary(small: list[dict[str, Any]], large: list[dict[str, Any]]) -> s
     if not later:
         return "slices: the largest size has a single slice"
     first_mean, later_mean = statistics.mean(first), statistics.mean(later)
+    cpu_first, cpu_later = statistics.mean(canary_first), statistics.mean(canary_later)
     return (
         f"slices, every round: first slices {first_mean:,.0f} rows/s ({len(first)}), the "
         f"largest size's later slices {later_mean:,.0f} ({len(later)}): "
         f"{later_mean / first_mean:.3f}; mean peak of a slice {peaks[0]:,.0f} and "
         f"{peaks[1]:,.0f} MB: {peaks[1] / peaks[0]:.3f}\n"
         f"machine speed: the APISmith emulator's CPU for a slice (the same work in every "
-        f"slice) {statistics.mean(canary_first):.2f} s in the first slices, "
-        f"{statistics.mean(canary_later):.2f} s in the later ones: "
-        f"{statistics.mean(canary_first) / statistics.mean(canary_later):.3f}"
+        f"slice) {cpu_first:.2f} s in the first slices, {cpu_later:.2f} s in the later ones: "
+        f"{cpu_first / cpu_later:.3f}"
     )
 
 
